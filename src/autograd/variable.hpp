@@ -45,6 +45,12 @@ class Var {
   std::shared_ptr<VarData> data_;
 };
 
+// A trainable tensor with its timm-style dotted name (the checkpoint key).
+struct NamedParam {
+  std::string name;
+  Var var;
+};
+
 using BackwardFn = std::function<void(const Tensor& dout)>;
 
 // Record an op's result. If grad mode is on and any input requires a gradient, the output
