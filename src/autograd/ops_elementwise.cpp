@@ -1,5 +1,8 @@
-// Elementwise ops: forward kernel call and backward closure side by side.
+// Elementwise ops (add, mul, scale, gelu, sum, mean): shape checks, the forward kernel call and
+// the backward closure side by side. Broadcasting is the "suffix" rule of ops.hpp only; there is
+// no general numpy broadcasting.
 #include "autograd/ops.hpp"
+#include "kernels/activation.hpp"
 #include "kernels/elementwise.hpp"
 
 namespace vit {
@@ -14,6 +17,7 @@ int64_t broadcast_outer(const Shape& a, const Shape& b, const char* op) {
   VIT_CHECK(ok, op, ": shape ", b, " does not broadcast over ", a, " (must match a suffix)");
   return shape_numel(a) / shape_numel(bs);
 }
+float* grad_or_null(const Var& v) { return v.requires_grad() ? v.grad().data() : nullptr; }
 }  // namespace
 
 Var add(const Var& a, const Var& b) {
@@ -22,19 +26,53 @@ Var add(const Var& a, const Var& b) {
   Tensor out = Tensor::empty(a.shape());
   kernels::add_forward(out.data(), a.value().data(), b.value().data(), outer, inner);
   return record(out, {a, b}, [a, b, outer, inner](const Tensor& dout) {
-    kernels::add_backward(a.requires_grad() ? a.grad().data() : nullptr,
-                          b.requires_grad() ? b.grad().data() : nullptr, dout.data(), outer, inner);
+    kernels::add_backward(grad_or_null(a), grad_or_null(b), dout.data(), outer, inner);
   }, "add");
+}
+
+Var mul(const Var& a, const Var& b) {
+  const int64_t outer = broadcast_outer(a.shape(), b.shape(), "mul");
+  const int64_t inner = b.numel();
+  Tensor out = Tensor::empty(a.shape());
+  kernels::mul_forward(out.data(), a.value().data(), b.value().data(), outer, inner);
+  return record(out, {a, b}, [a, b, outer, inner](const Tensor& dout) {
+    kernels::mul_backward(grad_or_null(a), grad_or_null(b), dout.data(), a.value().data(),
+                          b.value().data(), outer, inner);
+  }, "mul");
+}
+
+Var scale(const Var& a, float s) {
+  Tensor out = Tensor::empty(a.shape());
+  kernels::scale_forward(out.data(), a.value().data(), s, a.numel());
+  return record(out, {a}, [a, s](const Tensor& dout) {
+    if (a.requires_grad()) kernels::scale_accumulate(a.grad().data(), dout.data(), s, a.numel());
+  }, "scale");
+}
+
+Var gelu(const Var& x) {
+  Tensor out = Tensor::empty(x.shape());
+  kernels::gelu_forward(out.data(), x.value().data(), x.numel());
+  return record(out, {x}, [x](const Tensor& dout) {
+    if (x.requires_grad())
+      kernels::gelu_backward(x.grad().data(), dout.data(), x.value().data(), x.numel());
+  }, "gelu");
 }
 
 Var sum(const Var& x) {
   Tensor out = Tensor::full({1}, static_cast<float>(kernels::sum_forward(x.value().data(), x.numel())));
   return record(out, {x}, [x](const Tensor& dout) {
-    if (!x.requires_grad()) return;
-    Tensor& dx = x.grad();
-    const float g = dout[0];
-    for (int64_t i = 0; i < dx.numel(); ++i) dx[i] += g;
+    if (x.requires_grad()) kernels::fill_accumulate(x.grad().data(), dout[0], x.numel());
   }, "sum");
+}
+
+Var mean(const Var& x) {
+  VIT_CHECK(x.numel() > 0, "mean of an empty tensor, shape ", x.shape());
+  const double n = static_cast<double>(x.numel());
+  Tensor out = Tensor::full({1}, static_cast<float>(kernels::sum_forward(x.value().data(), x.numel()) / n));
+  return record(out, {x}, [x, n](const Tensor& dout) {
+    if (x.requires_grad())
+      kernels::fill_accumulate(x.grad().data(), static_cast<float>(dout[0] / n), x.numel());
+  }, "mean");
 }
 
 }  // namespace vit

@@ -1,11 +1,18 @@
+// Elementwise kernels (see elementwise.hpp). Parallel over rows or flat ranges; column sums are
+// parallel over columns with rows walked in order, so each column's sum has one fixed order.
 #include "kernels/elementwise.hpp"
 
 #include "core/parallel.hpp"
 
 namespace vit::kernels {
 
+namespace {
+constexpr int64_t kFlatGrain = 16384;  // elements per thread block for flat loops
+int64_t row_grain(int64_t inner) { return 4096 / (inner > 0 ? inner : 1) + 1; }
+}  // namespace
+
 void add_forward(float* out, const float* a, const float* b, int64_t outer, int64_t inner) {
-  parallel_range(0, outer, 4096 / (inner > 0 ? inner : 1) + 1, [&](int64_t lo, int64_t hi) {
+  parallel_range(0, outer, row_grain(inner), [&](int64_t lo, int64_t hi) {
     for (int64_t o = lo; o < hi; ++o) {
       const float* ar = a + o * inner;
       float* orow = out + o * inner;
@@ -17,7 +24,7 @@ void add_forward(float* out, const float* a, const float* b, int64_t outer, int6
 void add_backward(float* da, float* db, const float* dout, int64_t outer, int64_t inner) {
   if (da) {
     const int64_t n = outer * inner;
-    parallel_range(0, n, 16384, [&](int64_t lo, int64_t hi) {
+    parallel_range(0, n, kFlatGrain, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) da[i] += dout[i];
     });
   }
@@ -30,6 +37,57 @@ void add_backward(float* da, float* db, const float* dout, int64_t outer, int64_
       }
     });
   }
+}
+
+void mul_forward(float* out, const float* a, const float* b, int64_t outer, int64_t inner) {
+  parallel_range(0, outer, row_grain(inner), [&](int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; ++o) {
+      const float* ar = a + o * inner;
+      float* orow = out + o * inner;
+      for (int64_t i = 0; i < inner; ++i) orow[i] = ar[i] * b[i];
+    }
+  });
+}
+
+void mul_backward(float* da, float* db, const float* dout, const float* a, const float* b,
+                  int64_t outer, int64_t inner) {
+  // forward: out[o, i] = a[o, i] * b[i]
+  if (da) {
+    parallel_range(0, outer, row_grain(inner), [&](int64_t lo, int64_t hi) {
+      for (int64_t o = lo; o < hi; ++o) {
+        const float* g = dout + o * inner;
+        float* dar = da + o * inner;
+        for (int64_t i = 0; i < inner; ++i) dar[i] += g[i] * b[i];
+      }
+    });
+  }
+  if (db) {
+    parallel_range(0, inner, 64, [&](int64_t lo, int64_t hi) {
+      for (int64_t o = 0; o < outer; ++o) {
+        const float* g = dout + o * inner;
+        const float* ar = a + o * inner;
+        for (int64_t i = lo; i < hi; ++i) db[i] += g[i] * ar[i];
+      }
+    });
+  }
+}
+
+void scale_forward(float* out, const float* x, float s, int64_t n) {
+  parallel_range(0, n, kFlatGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) out[i] = s * x[i];
+  });
+}
+
+void scale_accumulate(float* dx, const float* dout, float s, int64_t n) {
+  parallel_range(0, n, kFlatGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) dx[i] += s * dout[i];
+  });
+}
+
+void fill_accumulate(float* dx, float g, int64_t n) {
+  parallel_range(0, n, kFlatGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) dx[i] += g;
+  });
 }
 
 double sum_forward(const float* x, int64_t n) {

@@ -1,6 +1,8 @@
 // Elementwise kernels: pure functions over contiguous buffers. Broadcasts are "suffix" broadcasts:
 // b has `inner` elements repeated over `outer` rows of a ([outer, inner]). Backward kernels
-// accumulate (+=) into gradient buffers. Every output element is owned by one thread.
+// accumulate (+=) into gradient buffers. Every output element is owned by one thread, and every
+// sum has a fixed order, so results do not depend on the thread count. Activations (GELU) live in
+// kernels/activation; row-wise ops (layernorm, softmax) have their own files.
 #pragma once
 #include <cstdint>
 
@@ -11,7 +13,35 @@ void add_forward(float* out, const float* a, const float* b, int64_t outer, int6
 // da[o, i] += dout[o, i] (da may be null); db[i] += sum_o dout[o, i] (db may be null)
 void add_backward(float* da, float* db, const float* dout, int64_t outer, int64_t inner);
 
+// out[o, i] = a[o, i] * b[i]
+void mul_forward(float* out, const float* a, const float* b, int64_t outer, int64_t inner);
+// da[o, i] += dout[o, i] * b[i] (da may be null); db[i] += sum_o dout[o, i] * a[o, i] (db may
+// be null). Column sums walk rows in order, one thread per block of columns.
+void mul_backward(float* da, float* db, const float* dout, const float* a, const float* b,
+                  int64_t outer, int64_t inner);
+
+// out[i] = s * x[i]   (also the backward of scale: dx[i] += s * dout[i] via scale_accumulate)
+void scale_forward(float* out, const float* x, float s, int64_t n);
+// dx[i] += s * dout[i]
+void scale_accumulate(float* dx, const float* dout, float s, int64_t n);
+// dx[i] += g (the backward of sum and mean, g = dout or dout / n)
+void fill_accumulate(float* dx, float g, int64_t n);
+
 // sum of n floats in double, split in a fixed number of chunks (thread-count invariant)
 double sum_forward(const float* x, int64_t n);
+
+// Fixed-order float sum of term(i) for i in [0, n), for a row handled by one thread: 8 lane
+// accumulators (so the compiler can vectorise without reassociating), lanes combined in order.
+// Same n, same terms -> same bits, whatever the thread count. Used by layernorm/softmax/CE.
+template <typename Term>
+inline float lane_sum(int64_t n, Term term) {
+  constexpr int64_t kLanes = 8;
+  float acc[kLanes] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) acc[l] += term(i + l);
+  for (int64_t l = 0; i < n; ++i, ++l) acc[l] += term(i);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
 
 }  // namespace vit::kernels

@@ -1,0 +1,148 @@
+// Linear-algebra ops (matmul, bmm, linear, linear_gelu): shape checks, the forward GEMM and the
+// backward closure side by side. All products go through kernels/gemm; bias gradients use the
+// deterministic column sums of kernels/elementwise. No broadcasting beyond what ops.hpp states.
+#include "autograd/ops.hpp"
+#include "kernels/elementwise.hpp"
+#include "kernels/gemm.hpp"
+
+namespace vit {
+
+namespace {
+
+// Rows of x [..., in] when flattened to [rows, in].
+int64_t leading_rows(const Shape& s) { return shape_numel(s) / s.back(); }
+
+// Shape checks shared by linear and linear_gelu; returns rows.
+int64_t check_linear(const Var& x, const Var& w, const Var& b, const char* op) {
+  VIT_CHECK(x.defined() && w.defined(), op, ": x and w must be defined");
+  VIT_CHECK(w.value().dim() == 2, op, ": w must be [out, in], got ", w.shape());
+  VIT_CHECK(x.value().dim() >= 1 && x.shape().back() == w.size(1), op, ": x ", x.shape(),
+            " does not end in w's in-features ", w.size(1), " (w ", w.shape(), ")");
+  if (b.defined())
+    VIT_CHECK(b.value().dim() == 1 && b.size(0) == w.size(0), op, ": bias ", b.shape(),
+              " must be [", w.size(0), "] for w ", w.shape());
+  return leading_rows(x.shape());
+}
+
+// Backward of y [rows, out] = x [rows, in] w^T + b given dy: dx += dy w, dw += dy^T x,
+// db += column sums of dy.
+void linear_backward(const Var& x, const Var& w, const Var& b, const float* dy, int64_t rows) {
+  const int64_t in = w.size(1), out = w.size(0);
+  if (x.requires_grad())
+    kernels::gemm(false, false, rows, in, out, 1.0f, dy, out, w.value().data(), in, 1.0f,
+                  x.grad().data(), in);
+  if (w.requires_grad())
+    kernels::gemm(true, false, out, in, rows, 1.0f, dy, out, x.value().data(), in, 1.0f,
+                  w.grad().data(), in);
+  if (b.defined() && b.requires_grad())
+    kernels::add_backward(nullptr, b.grad().data(), dy, rows, out);
+}
+
+Shape linear_out_shape(const Shape& x, int64_t out) {
+  Shape s = x;
+  s.back() = out;
+  return s;
+}
+
+std::vector<Var> linear_inputs(const Var& x, const Var& w, const Var& b) {
+  std::vector<Var> in{x, w};
+  if (b.defined()) in.push_back(b);
+  return in;
+}
+
+}  // namespace
+
+Var matmul(const Var& a, const Var& b) {
+  VIT_CHECK(a.value().dim() == 2 && b.value().dim() == 2 && a.size(1) == b.size(0),
+            "matmul: need a [M, K] and b [K, N], got ", a.shape(), " and ", b.shape());
+  const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
+  Tensor out = Tensor::empty({M, N});
+  kernels::gemm(false, false, M, N, K, 1.0f, a.value().data(), K, b.value().data(), N, 0.0f,
+                out.data(), N);
+  return record(out, {a, b}, [a, b, M, N, K](const Tensor& dout) {
+    // out = a b: da += dout b^T, db += a^T dout
+    if (a.requires_grad())
+      kernels::gemm(false, true, M, K, N, 1.0f, dout.data(), N, b.value().data(), N, 1.0f,
+                    a.grad().data(), K);
+    if (b.requires_grad())
+      kernels::gemm(true, false, K, N, M, 1.0f, a.value().data(), K, dout.data(), N, 1.0f,
+                    b.grad().data(), N);
+  }, "matmul");
+}
+
+Var bmm(const Var& a, const Var& b, bool trans_a, bool trans_b) {
+  VIT_CHECK(a.value().dim() == 3 && b.value().dim() == 3 && a.size(0) == b.size(0),
+            "bmm: need a [B, ., .] and b [B, ., .] with the same B, got ", a.shape(), " and ",
+            b.shape());
+  const int64_t B = a.size(0);
+  const int64_t M = trans_a ? a.size(2) : a.size(1), K = trans_a ? a.size(1) : a.size(2);
+  const int64_t Kb = trans_b ? b.size(2) : b.size(1), N = trans_b ? b.size(1) : b.size(2);
+  VIT_CHECK(K == Kb, "bmm: inner sizes differ: a ", a.shape(), (trans_a ? " (transposed)" : ""),
+            " and b ", b.shape(), (trans_b ? " (transposed)" : ""));
+  const int64_t lda = a.size(2), ldb = b.size(2);
+  const int64_t sa = a.size(1) * a.size(2), sb = b.size(1) * b.size(2);
+  Tensor out = Tensor::empty({B, M, N});
+  kernels::gemm_batched(trans_a, trans_b, M, N, K, 1.0f, a.value().data(), lda, sa,
+                        b.value().data(), ldb, sb, 0.0f, out.data(), N, M * N, B);
+  return record(out, {a, b}, [=](const Tensor& dout) {
+    const float* g = dout.data();
+    const float* av = a.value().data();
+    const float* bv = b.value().data();
+    // With X = op(a), Y = op(b), out = X Y: dX = dout Y^T and dY = X^T dout; when an operand
+    // is stored transposed its gradient is the transpose, which swaps the product's order.
+    if (a.requires_grad()) {
+      float* da = a.grad().data();
+      if (!trans_a)  // da [M, K] = dout [M, N] op(b)^T
+        kernels::gemm_batched(false, !trans_b, M, K, N, 1.0f, g, N, M * N, bv, ldb, sb, 1.0f, da,
+                              lda, sa, B);
+      else  // da [K, M] = op(b) [K, N] dout^T
+        kernels::gemm_batched(trans_b, true, K, M, N, 1.0f, bv, ldb, sb, g, N, M * N, 1.0f, da,
+                              lda, sa, B);
+    }
+    if (b.requires_grad()) {
+      float* db = b.grad().data();
+      if (!trans_b)  // db [K, N] = op(a)^T dout
+        kernels::gemm_batched(!trans_a, false, K, N, M, 1.0f, av, lda, sa, g, N, M * N, 1.0f, db,
+                              ldb, sb, B);
+      else  // db [N, K] = dout^T op(a)
+        kernels::gemm_batched(true, trans_a, N, K, M, 1.0f, g, N, M * N, av, lda, sa, 1.0f, db,
+                              ldb, sb, B);
+    }
+  }, "bmm");
+}
+
+Var linear(const Var& x, const Var& w, const Var& b) {
+  const int64_t rows = check_linear(x, w, b, "linear");
+  const int64_t in = w.size(1), out = w.size(0);
+  Tensor y = Tensor::empty(linear_out_shape(x.shape(), out));
+  kernels::GemmEpilogue ep;
+  ep.bias = b.defined() ? b.value().data() : nullptr;
+  // y [rows, out] = x [rows, in] w^T (w stored [out, in]) + b
+  kernels::gemm_ex(false, true, rows, out, in, 1.0f, x.value().data(), in, w.value().data(), in,
+                   0.0f, y.data(), out, ep);
+  return record(y, linear_inputs(x, w, b), [x, w, b, rows](const Tensor& dy) {
+    linear_backward(x, w, b, dy.data(), rows);
+  }, "linear");
+}
+
+Var linear_gelu(const Var& x, const Var& w, const Var& b) {
+  const int64_t rows = check_linear(x, w, b, "linear_gelu");
+  const int64_t in = w.size(1), out = w.size(0);
+  const Shape shape = linear_out_shape(x.shape(), out);
+  Tensor y = Tensor::empty(shape);
+  Tensor pre = Tensor::empty(shape);  // h = x w^T + b, kept for gelu'(h) in backward
+  kernels::GemmEpilogue ep;
+  ep.bias = b.defined() ? b.value().data() : nullptr;
+  ep.gelu = true;
+  ep.pre_act = pre.data();
+  kernels::gemm_ex(false, true, rows, out, in, 1.0f, x.value().data(), in, w.value().data(), in,
+                   0.0f, y.data(), out, ep);
+  return record(y, linear_inputs(x, w, b), [x, w, b, rows, pre](const Tensor& dy) {
+    // y = gelu(h): dh = dy * gelu'(h), then the linear backward with dh.
+    Tensor dh = Tensor::empty(pre.shape());
+    kernels::gemm_gelu_backward(dh.data(), dy.data(), pre.data(), pre.numel());
+    linear_backward(x, w, b, dh.data(), rows);
+  }, "linear_gelu");
+}
+
+}  // namespace vit

@@ -1,0 +1,61 @@
+#include "cli/cli_common.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <new>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "train/signals.hpp"
+
+namespace vit::cli {
+
+void setup_logging(bool quiet) {
+  auto logger = spdlog::stderr_color_mt("vit");
+  logger->set_pattern("%^[%H:%M:%S %L]%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(quiet ? spdlog::level::warn : spdlog::level::info);
+}
+
+int run_main(CLI::App& app, int argc, char** argv, const std::function<FinalRecord(int& signal)>& body) {
+  std::signal(SIGXFSZ, SIG_IGN);  // a file-size limit becomes EFBIG (exit 74), not a crash
+  install_stop_handlers();
+  JsonLines out(stdout);
+  FinalRecord fin;
+  int signal = 0;
+  try {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::Success&) {
+      app.exit(CLI::Success());  // --help / --version print to stdout, exit 0
+      return 0;
+    } catch (const CLI::ParseError& e) {
+      fail(ErrorKind::Usage, e.what(), " (see --help)");
+    }
+    fin = body(signal);
+  } catch (const Error& e) {
+    fin.status = e.kind() == ErrorKind::Diverged ? "diverged" : "error";
+    fin.exit_code = e.exit_code();
+    fin.error = e;
+  } catch (const std::bad_alloc&) {
+    fin.status = "error";
+    fin.exit_code = static_cast<int>(ErrorKind::OsError);
+    fin.error = Error(ErrorKind::OsError, "out of memory");
+  } catch (const std::exception& e) {
+    fin.status = "error";
+    fin.exit_code = static_cast<int>(ErrorKind::Internal);
+    fin.error = Error(ErrorKind::Internal, std::string("internal error: ") + e.what());
+  }
+  if (fin.error) std::fprintf(stderr, "error: %s\n", fin.error->what());
+  try {
+    out.emit("final", final_record_json(fin));
+  } catch (const Error&) {
+    if (fin.exit_code == 0) fin.exit_code = static_cast<int>(ErrorKind::Io);
+  }
+  spdlog::shutdown();
+  if (signal) die_by_signal(signal);
+  return fin.exit_code;
+}
+
+}  // namespace vit::cli

@@ -1,0 +1,227 @@
+// Tiled exact softmax attention (forward with online softmax, backward recomputing P per tile).
+// Inner loops are written so the compiler vectorises them without reassociating float sums:
+// scores are accumulated as axpys over a transposed key tile (one accumulator per key), and
+// P V, dS K, dS^T Q, P^T dO as axpys over the head width.
+#include "kernels/attention.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/parallel.hpp"
+#include "core/rng.hpp"
+
+namespace vit::kernels {
+
+namespace {
+
+constexpr int64_t kQueryTile = 32;  // Br: query rows per tile
+constexpr int64_t kKeyTile = 64;    // Bc: keys per tile (row stride of every [*, Bc] scratch tile)
+// Work items per thread block such that a block has at least ~2^18 multiply-adds: tiny calls
+// (gradchecks, eval of small batches) stay on one thread instead of paying for a barrier.
+int64_t grain_for(int64_t work_per_item) {
+  constexpr int64_t kMinWork = int64_t{1} << 18;
+  return std::max<int64_t>(1, kMinWork / std::max<int64_t>(1, work_per_item));
+}
+
+// s [rows, Bc] = a [rows, d] (row stride lda) @ bt [d, cols] (row stride Bc); columns >= cols untouched.
+void tile_scores(float* __restrict s, const float* __restrict a, int64_t lda, int64_t rows,
+                 const float* __restrict bt, int64_t cols, int64_t d) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* __restrict sr = s + r * kKeyTile;
+    const float* ar = a + r * lda;
+    for (int64_t j = 0; j < cols; ++j) sr[j] = 0.0f;
+    for (int64_t t = 0; t < d; ++t) {
+      const float x = ar[t];
+      const float* __restrict b = bt + t * kKeyTile;
+      for (int64_t j = 0; j < cols; ++j) sr[j] += x * b[j];
+    }
+  }
+}
+
+// dst [d, Bc] = transpose of `cols` rows of width d read from src with row stride ld.
+void load_transposed(float* __restrict dst, const float* __restrict src, int64_t ld, int64_t cols,
+                     int64_t d) {
+  for (int64_t j = 0; j < cols; ++j)
+    for (int64_t t = 0; t < d; ++t) dst[t * kKeyTile + j] = src[j * ld + t];
+}
+
+inline void axpy(float* __restrict y, float a, const float* __restrict x, int64_t n) {
+  for (int64_t c = 0; c < n; ++c) y[c] += a * x[c];
+}
+
+// The dropout mask of one query row: keep(j) is a pure function of (key, b, h, i, j), so the
+// backward pass re-creates exactly the forward's mask without storing it.
+class DropoutRow {
+ public:
+  DropoutRow(const AttentionDropout& dropout, int64_t b, int64_t h, int64_t i)
+      : seed_(mix64(mix64(mix64(dropout.key ^ mix64(static_cast<uint64_t>(b))) ^
+                          static_cast<uint64_t>(h)) ^ static_cast<uint64_t>(i))),
+        threshold_(static_cast<uint64_t>(static_cast<double>(dropout.p) * 16777216.0)) {}
+  // 24 uniform bits of the hash against p * 2^24.
+  bool keep(int64_t j) const { return (mix64(seed_ ^ static_cast<uint64_t>(j)) >> 40) >= threshold_; }
+
+ private:
+  uint64_t seed_;
+  uint64_t threshold_;
+};
+
+}  // namespace
+
+void attention_forward(float* out, float* lse, const float* qkv, const AttentionDims& dims,
+                       const AttentionDropout& dropout) {
+  const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim;
+  const int64_t D = H * d, ld = 3 * D;
+  const int64_t query_tiles = (N + kQueryTile - 1) / kQueryTile;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const bool drop = dropout.p > 0.0f;
+  const float keep_scale = drop ? 1.0f / (1.0f - dropout.p) : 1.0f;
+
+  parallel_range(0, B * H * query_tiles, grain_for(2 * kQueryTile * N * d), [&](int64_t lo, int64_t hi) {
+    // Per-thread scratch, O(tile): scaled queries, scores, transposed keys, accumulators.
+    std::vector<float> qs(kQueryTile * d), s(kQueryTile * kKeyTile), kt(d * kKeyTile);
+    std::vector<float> acc(kQueryTile * d), m(kQueryTile), l(kQueryTile);
+    for (int64_t item = lo; item < hi; ++item) {
+      const int64_t bh = item / query_tiles, b = bh / H, h = bh % H;
+      const int64_t i0 = (item % query_tiles) * kQueryTile;
+      const int64_t rows = std::min(kQueryTile, N - i0);
+      const float* base = qkv + b * N * ld;
+      const float* q = base + h * d;          // row n at q + n * ld
+      const float* k = base + D + h * d;
+      const float* v = base + 2 * D + h * d;
+
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t t = 0; t < d; ++t) qs[r * d + t] = q[(i0 + r) * ld + t] * scale;
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
+      std::fill(l.begin(), l.end(), 0.0f);
+
+      for (int64_t j0 = 0; j0 < N; j0 += kKeyTile) {
+        const int64_t cols = std::min(kKeyTile, N - j0);
+        load_transposed(kt.data(), k + j0 * ld, ld, cols, d);
+        tile_scores(s.data(), qs.data(), d, rows, kt.data(), cols, d);
+        for (int64_t r = 0; r < rows; ++r) {
+          float* sr = s.data() + r * kKeyTile;
+          float tile_max = sr[0];
+          for (int64_t j = 1; j < cols; ++j) tile_max = std::max(tile_max, sr[j]);
+          const float m_new = std::max(m[r], tile_max);
+          const float alpha = std::exp(m[r] - m_new);  // 0 on the first tile (m = -inf)
+          float tile_sum = 0.0f;
+          for (int64_t j = 0; j < cols; ++j) {
+            sr[j] = std::exp(sr[j] - m_new);
+            tile_sum += sr[j];
+          }
+          l[r] = l[r] * alpha + tile_sum;  // the normaliser counts every key, dropped or not
+          m[r] = m_new;
+          float* ar = acc.data() + r * d;
+          if (alpha != 1.0f)
+            for (int64_t c = 0; c < d; ++c) ar[c] *= alpha;
+          if (drop) {
+            const DropoutRow mask(dropout, b, h, i0 + r);
+            for (int64_t j = 0; j < cols; ++j) sr[j] = mask.keep(j0 + j) ? sr[j] * keep_scale : 0.0f;
+          }
+          for (int64_t j = 0; j < cols; ++j)
+            if (sr[j] != 0.0f) axpy(ar, sr[j], v + (j0 + j) * ld, d);
+        }
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        float* o = out + (b * N + i0 + r) * D + h * d;
+        const float inv = 1.0f / l[r];
+        for (int64_t c = 0; c < d; ++c) o[c] = acc[r * d + c] * inv;
+        if (lse) lse[bh * N + i0 + r] = m[r] + std::log(l[r]);
+      }
+    }
+  });
+}
+
+void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse,
+                        const float* qkv, const AttentionDims& dims, const AttentionDropout& dropout) {
+  const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim;
+  const int64_t D = H * d, ld = 3 * D;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const bool drop = dropout.p > 0.0f;
+  const float keep_scale = drop ? 1.0f / (1.0f - dropout.p) : 1.0f;
+
+  // One (b, h) pair per work item: it owns dq, dk, dv of that head, so accumulation order is
+  // fixed (query tiles in order, rows in order) whatever the thread count.
+  parallel_range(0, B * H, grain_for(4 * N * N * d), [&](int64_t lo, int64_t hi) {
+    std::vector<float> qs(kQueryTile * d), dq(kQueryTile * d), drow(kQueryTile);
+    std::vector<float> s(kQueryTile * kKeyTile), dp(kQueryTile * kKeyTile);
+    std::vector<float> kt(d * kKeyTile), vt(d * kKeyTile);
+    for (int64_t bh = lo; bh < hi; ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      const float* base = qkv + b * N * ld;
+      const float* q = base + h * d;
+      const float* k = base + D + h * d;
+      const float* v = base + 2 * D + h * d;
+      float* dbase = dqkv + b * N * ld;
+      float* dqg = dbase + h * d;
+      float* dkg = dbase + D + h * d;
+      float* dvg = dbase + 2 * D + h * d;
+      const float* dO = dout + b * N * D + h * d;  // row n at dO + n * D
+      const float* O = out + b * N * D + h * d;
+      const float* lse_bh = lse + bh * N;
+
+      for (int64_t i0 = 0; i0 < N; i0 += kQueryTile) {
+        const int64_t rows = std::min(kQueryTile, N - i0);
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* qr = q + (i0 + r) * ld;
+          const float* dor = dO + (i0 + r) * D;
+          const float* orow = O + (i0 + r) * D;
+          float acc = 0.0f;  // D_i = rowsum(dO_i * O_i)
+          for (int64_t t = 0; t < d; ++t) {
+            qs[r * d + t] = qr[t] * scale;
+            acc += dor[t] * orow[t];
+          }
+          drow[r] = acc;
+        }
+        std::fill(dq.begin(), dq.end(), 0.0f);
+
+        for (int64_t j0 = 0; j0 < N; j0 += kKeyTile) {
+          const int64_t cols = std::min(kKeyTile, N - j0);
+          load_transposed(kt.data(), k + j0 * ld, ld, cols, d);
+          load_transposed(vt.data(), v + j0 * ld, ld, cols, d);
+          tile_scores(s.data(), qs.data(), d, rows, kt.data(), cols, d);          // S = Q K^T / sqrt(d)
+          tile_scores(dp.data(), dO + i0 * D, D, rows, vt.data(), cols, d);     // dP~ = dO V^T
+          for (int64_t r = 0; r < rows; ++r) {
+            float* sr = s.data() + r * kKeyTile;
+            float* dpr = dp.data() + r * kKeyTile;
+            const float lse_r = lse_bh[i0 + r];
+            const float d_r = drow[r];
+            if (drop) {
+              const DropoutRow mask(dropout, b, h, i0 + r);
+              for (int64_t j = 0; j < cols; ++j) {
+                const float p = std::exp(sr[j] - lse_r);
+                const float keep = mask.keep(j0 + j) ? keep_scale : 0.0f;
+                sr[j] = p * keep;                              // dropped probability P~
+                dpr[j] = p * (dpr[j] * keep - d_r) * scale;    // dS, with 1/sqrt(d) folded in
+              }
+            } else {
+              for (int64_t j = 0; j < cols; ++j) {
+                const float p = std::exp(sr[j] - lse_r);
+                sr[j] = p;
+                dpr[j] = p * (dpr[j] - d_r) * scale;
+              }
+            }
+            const float* dor = dO + (i0 + r) * D;
+            const float* qr = q + (i0 + r) * ld;
+            float* dqr = dq.data() + r * d;
+            for (int64_t j = 0; j < cols; ++j) {
+              const int64_t row = (j0 + j) * ld;
+              if (sr[j] != 0.0f) axpy(dvg + row, sr[j], dor, d);  // dV += P~^T dO
+              axpy(dkg + row, dpr[j], qr, d);                      // dK += dS^T Q
+              axpy(dqr, dpr[j], k + row, d);                       // dQ += dS K
+            }
+          }
+        }
+        for (int64_t r = 0; r < rows; ++r) {
+          float* dst = dqg + (i0 + r) * ld;
+          for (int64_t c = 0; c < d; ++c) dst[c] += dq[r * d + c];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace vit::kernels

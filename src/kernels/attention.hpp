@@ -1,0 +1,37 @@
+// Exact multi-head softmax attention, flash-attention style: queries x keys in tiles with an
+// online softmax, so no N x N matrix is ever held; backward recomputes the probabilities tile by
+// tile from the saved row log-sum-exp. Not here: causal masks, FAVOR+ (kernels/favor), fp16.
+// Letters: B batch, N tokens, H heads, d head width, D = H*d. qkv [B, N, 3D] in timm layout:
+// q at column h*d + c, k at D + h*d + c, v at 2D + h*d + c.
+#pragma once
+#include <cstdint>
+
+namespace vit::kernels {
+
+struct AttentionDims {
+  int64_t batch = 0;     // B
+  int64_t tokens = 0;    // N
+  int64_t heads = 0;     // H
+  int64_t head_dim = 0;  // d
+};
+
+// Attention-probability dropout: p == 0 means no mask. Element (b, h, i, j) is kept when a hash
+// of (key, b, h, i, j) is at least p; kept probabilities are scaled by 1 / (1 - p).
+struct AttentionDropout {
+  float p = 0.0f;
+  uint64_t key = 0;
+};
+
+// out [B, N, D] = softmax(q k^T / sqrt(d)) v per (b, h), heads merged (out[b, n, h*d + c]).
+// lse [B, H, N] = log sum_j exp(q_i . k_j / sqrt(d)) (before dropout), kept for backward.
+// Parallel over (b, h, query tile); each output row is computed by one thread.
+void attention_forward(float* out, float* lse, const float* qkv, const AttentionDims& dims,
+                       const AttentionDropout& dropout);
+
+// dqkv [B, N, 3D] += gradient of the forward above, given dout [B, N, D] and the forward's out and
+// lse. Parallel over (b, h) pairs: each pair owns its dq, dk, dv slices, accumulated in a fixed
+// order, so the result is bit-identical for any thread count.
+void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse,
+                        const float* qkv, const AttentionDims& dims, const AttentionDropout& dropout);
+
+}  // namespace vit::kernels

@@ -1,0 +1,310 @@
+// GEMM driver: blocking, packing, threading, dispatch and the epilogue; plus the portable
+// micro-kernel. The AVX2 micro-kernel is in gemm_avx2.cpp. Goto/BLIS loop order:
+//   jc over N (kNC) -> pc over K (kc) -> pack B block -> per thread: its rows in blocks of kMC
+//   -> pack A block -> jr over its 16-column panels -> ir over 6-row panels -> micro-kernel.
+// The k order of every C element depends only on K (the kc split), never on threads.
+#include "kernels/gemm.hpp"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/parallel.hpp"
+
+namespace vit::kernels {
+
+namespace {
+
+using detail::kMR;
+using detail::kNR;
+
+constexpr int64_t kKC = 256;   // max K block: a 16 x 256 B panel (16 KiB) stays in L1
+constexpr int64_t kMC = 120;   // rows per packed A block (120 KiB at kc 256: L2)
+constexpr int64_t kNC = 3072;  // columns per packed B block (3 MiB at kc 256: L3)
+// Below this many multiply-adds a product runs on the calling thread (fork cost dominates).
+constexpr int64_t kMinParallelMacs = 1 << 18;
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// Grow-only 64-byte aligned scratch, one per thread; resized only at call start.
+class Scratch {
+ public:
+  ~Scratch() { std::free(p_); }
+  float* get(int64_t n) {
+    if (n > cap_) {
+      std::free(p_);
+      const size_t bytes = static_cast<size_t>(round_up(n, 16)) * sizeof(float);
+      p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      cap_ = p_ ? n : 0;
+    }
+    return p_;
+  }
+
+ private:
+  float* p_ = nullptr;
+  int64_t cap_ = 0;
+};
+thread_local Scratch tls_a_pack;
+thread_local Scratch tls_b_pack;
+
+float gelu_exact(float h) { return 0.5f * h * (1.0f + std::erf(h * 0.70710678118654752f)); }
+
+struct Problem {
+  bool trans_a, trans_b;
+  int64_t M, N, K;
+  float alpha;
+  const float* A;
+  int64_t lda;
+  const float* B;
+  int64_t ldb;
+  float beta;
+  float* C;
+  int64_t ldc;
+  const GemmEpilogue* ep;  // null: none
+};
+
+// op(A)[i0 : i0+mc, p0 : p0+kc] -> 6-row panels dst[panel][p][r], rows past mc zero-filled.
+void pack_a(float* dst, const Problem& pr, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
+  for (int64_t ir = 0; ir < mc; ir += kMR) {
+    float* d = dst + ir * kc;
+    const int64_t rows = mc - ir < kMR ? mc - ir : kMR;
+    if (!pr.trans_a) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* src = pr.A + (i0 + ir + r) * pr.lda + p0;
+        for (int64_t p = 0; p < kc; ++p) d[p * kMR + r] = src[p];
+      }
+      for (int64_t r = rows; r < kMR; ++r)
+        for (int64_t p = 0; p < kc; ++p) d[p * kMR + r] = 0.0f;
+    } else {
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* src = pr.A + (p0 + p) * pr.lda + i0 + ir;
+        float* dp = d + p * kMR;
+        int64_t r = 0;
+        for (; r < rows; ++r) dp[r] = src[r];
+        for (; r < kMR; ++r) dp[r] = 0.0f;
+      }
+    }
+  }
+}
+
+// Panel q of op(B)[p0 : p0+kc, j0 : j0+nc] -> dst[p][c] (16 wide), columns past nc zero-filled.
+void pack_b_panel(float* dst, const Problem& pr, int64_t j0, int64_t nc, int64_t p0, int64_t kc,
+                  int64_t q) {
+  const int64_t jr = q * kNR;
+  const int64_t cols = nc - jr < kNR ? nc - jr : kNR;
+  float* d = dst + jr * kc;
+  if (!pr.trans_b) {
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = pr.B + (p0 + p) * pr.ldb + j0 + jr;
+      float* dp = d + p * kNR;
+      int64_t c = 0;
+      for (; c < cols; ++c) dp[c] = src[c];
+      for (; c < kNR; ++c) dp[c] = 0.0f;
+    }
+  } else {
+    for (int64_t c = 0; c < cols; ++c) {
+      const float* src = pr.B + (j0 + jr + c) * pr.ldb + p0;
+      for (int64_t p = 0; p < kc; ++p) d[p * kNR + c] = src[p];
+    }
+    if (cols < kNR)
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t c = cols; c < kNR; ++c) d[p * kNR + c] = 0.0f;
+  }
+}
+
+// The epilogue on C[i0 : i0+rows, j0 : j0+cols].
+void apply_epilogue(const Problem& pr, int64_t i0, int64_t rows, int64_t j0, int64_t cols) {
+  const GemmEpilogue& ep = *pr.ep;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* c = pr.C + (i0 + r) * pr.ldc + j0;
+    if (ep.bias)
+      for (int64_t j = 0; j < cols; ++j) c[j] += ep.bias[j0 + j];
+    if (ep.gelu) {
+      if (ep.pre_act) std::memcpy(ep.pre_act + (i0 + r) * pr.ldc + j0, c, sizeof(float) * cols);
+      for (int64_t j = 0; j < cols; ++j) c[j] = gelu_exact(c[j]);
+    }
+  }
+}
+
+// One 6x16 tile (or the top-left rows x cols of it at the edges).
+inline void run_tile(detail::MicroKernel kern, const Problem& pr, int64_t kc, const float* a,
+                     const float* b, int64_t i0, int64_t rows, int64_t j0, int64_t cols,
+                     float beta) {
+  float* c = pr.C + i0 * pr.ldc + j0;
+  if (rows == kMR && cols == kNR) {
+    kern(kc, a, b, c, pr.ldc, pr.alpha, beta);
+    return;
+  }
+  alignas(64) float tmp[kMR * kNR];
+  kern(kc, a, b, tmp, kNR, 1.0f, 0.0f);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) {
+      const float v = pr.alpha * tmp[r * kNR + j];
+      c[r * pr.ldc + j] = beta == 0.0f ? v : v + beta * c[r * pr.ldc + j];
+    }
+}
+
+// K == 0: C = beta * C, then the epilogue.
+void scale_only(const Problem& pr) {
+  for (int64_t i = 0; i < pr.M; ++i) {
+    float* c = pr.C + i * pr.ldc;
+    for (int64_t j = 0; j < pr.N; ++j) c[j] = pr.beta == 0.0f ? 0.0f : pr.beta * c[j];
+  }
+  if (pr.ep) apply_epilogue(pr, 0, pr.M, 0, pr.N);
+}
+
+detail::MicroKernel select_kernel() {
+  const char* env = std::getenv("VIT_SIMD");
+  const bool forced_portable = env && std::strcmp(env, "portable") == 0;
+  if (!forced_portable && detail::cpu_has_avx2_fma()) return detail::micro_kernel_avx2;
+  return detail::micro_kernel_portable;
+}
+
+// The body run by each of `team` threads (thread `t`). B is packed by all, A per thread.
+void gemm_thread(const Problem& pr, detail::MicroKernel kern, int64_t kcs, int64_t ncs,
+                 float* b_pack, int t, int team) {
+  const int64_t row_panels = (pr.M + kMR - 1) / kMR;
+  // Split rows over threads when there are enough of them, else columns.
+  const int64_t tm_count = row_panels >= 2 * team ? team : 1;
+  const int64_t tn_count = team / tm_count;
+  const int64_t tm = t / tn_count, tn = t % tn_count;
+  const bool active = tm < tm_count && tn < tn_count;
+  const int64_t row_lo = row_panels * tm / tm_count * kMR;
+  const int64_t row_hi_raw = row_panels * (tm + 1) / tm_count * kMR;
+  const int64_t row_hi = row_hi_raw < pr.M ? row_hi_raw : pr.M;
+  float* a_pack = tls_a_pack.get(kMC * kcs);
+
+  for (int64_t jc = 0; jc < pr.N; jc += ncs) {
+    const int64_t nc = pr.N - jc < ncs ? pr.N - jc : ncs;
+    const int64_t panels = (nc + kNR - 1) / kNR;
+    const int64_t q_lo = active ? panels * tn / tn_count : 0;
+    const int64_t q_hi = active ? panels * (tn + 1) / tn_count : 0;
+    for (int64_t pc = 0; pc < pr.K; pc += kcs) {
+      const int64_t kc = pr.K - pc < kcs ? pr.K - pc : kcs;
+      const float beta = pc == 0 ? pr.beta : 1.0f;
+      const bool last = pc + kc == pr.K;
+      for (int64_t q = panels * t / team; q < panels * (t + 1) / team; ++q)
+        pack_b_panel(b_pack, pr, jc, nc, pc, kc, q);
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+      for (int64_t i0 = row_lo; i0 < row_hi; i0 += kMC) {
+        const int64_t mc = row_hi - i0 < kMC ? row_hi - i0 : kMC;
+        pack_a(a_pack, pr, i0, mc, pc, kc);
+        for (int64_t q = q_lo; q < q_hi; ++q) {
+          const int64_t cols = nc - q * kNR < kNR ? nc - q * kNR : kNR;
+          for (int64_t ir = 0; ir < mc; ir += kMR) {
+            const int64_t rows = mc - ir < kMR ? mc - ir : kMR;
+            run_tile(kern, pr, kc, a_pack + ir * kc, b_pack + q * kNR * kc, i0 + ir, rows,
+                     jc + q * kNR, cols, beta);
+            if (last && pr.ep) apply_epilogue(pr, i0 + ir, rows, jc + q * kNR, cols);
+          }
+        }
+      }
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+    }
+  }
+}
+
+void gemm_run(const Problem& pr, detail::MicroKernel kern, bool may_thread) {
+  if (pr.M <= 0 || pr.N <= 0) return;
+  if (pr.K <= 0) {
+    scale_only(pr);
+    return;
+  }
+  // Even K blocks no larger than kKC: depends on K only, so the k order is thread-independent.
+  const int64_t kblocks = (pr.K + kKC - 1) / kKC;
+  const int64_t kcs = (pr.K + kblocks - 1) / kblocks;
+  const int64_t ncs = pr.N < kNC ? pr.N : kNC;
+  float* b_pack = tls_b_pack.get(round_up(ncs, kNR) * kcs);
+
+  int team = 1;
+#ifdef _OPENMP
+  if (may_thread && !omp_in_parallel() && pr.M * pr.N * pr.K >= kMinParallelMacs)
+    team = omp_get_max_threads();
+#else
+  (void)may_thread;
+#endif
+  if (team <= 1) {
+    gemm_thread(pr, kern, kcs, ncs, b_pack, 0, 1);
+    return;
+  }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(team)
+  gemm_thread(pr, kern, kcs, ncs, b_pack, omp_get_thread_num(), omp_get_num_threads());
+#endif
+}
+
+}  // namespace
+
+namespace detail {
+void micro_kernel_portable(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                           float alpha, float beta) {
+  float acc[kMR][kNR] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* ap = a + p * kMR;
+    const float* bp = b + p * kNR;
+    for (int i = 0; i < kMR; ++i)
+      for (int j = 0; j < kNR; ++j) acc[i][j] += ap[i] * bp[j];
+  }
+  for (int i = 0; i < kMR; ++i)
+    for (int j = 0; j < kNR; ++j)
+      c[i * ldc + j] = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * ldc + j];
+}
+}  // namespace detail
+
+void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+             const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+             int64_t ldc, const GemmEpilogue& epilogue) {
+  const bool any = epilogue.bias != nullptr || epilogue.gelu;
+  const Problem pr{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                   any ? &epilogue : nullptr};
+  gemm_run(pr, select_kernel(), true);
+}
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  const Problem pr{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nullptr};
+  gemm_run(pr, select_kernel(), true);
+}
+
+void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
+                  int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c,
+                  int64_t batch) {
+  if (batch <= 0) return;
+  const detail::MicroKernel kern = select_kernel();
+  auto one = [&](int64_t i, bool may_thread) {
+    const Problem pr{trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b,
+                     ldb, beta, C + i * stride_c, ldc, nullptr};
+    gemm_run(pr, kern, may_thread);
+  };
+  // Many (or small) products: one per thread. Few large ones: threads inside each product.
+  const bool per_item = batch >= 4 * num_threads() || M * N * K < 4 * kMinParallelMacs;
+  if (per_item) {
+    parallel_for(0, batch, [&](int64_t i) { one(i, false); });
+  } else {
+    for (int64_t i = 0; i < batch; ++i) one(i, true);
+  }
+}
+
+const char* gemm_simd_path() {
+  return select_kernel() == detail::micro_kernel_avx2 ? "avx2-fma" : "portable";
+}
+
+void gemm_gelu_backward(float* dh, const float* dy, const float* h, int64_t n) {
+  constexpr float kInvSqrt2 = 0.70710678118654752f;
+  constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+  parallel_range(0, n, 8192, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float x = h[i];
+      const float cdf = 0.5f * (1.0f + std::erf(x * kInvSqrt2));
+      const float pdf = kInvSqrt2Pi * std::exp(-0.5f * x * x);
+      dh[i] = dy[i] * (cdf + x * pdf);
+    }
+  });
+}
+
+}  // namespace vit::kernels

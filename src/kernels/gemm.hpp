@@ -1,0 +1,66 @@
+// Single-precision GEMM: C[M, N] = alpha * op(A) op(B) + beta * C, row-major, op = identity or
+// transpose per operand, explicit leading dimensions, plus a strided-batch form and a fused
+// epilogue (per-column bias, exact GELU). Cache-blocked with packed panels and a 6x16 register
+// tile; an AVX2/FMA micro-kernel chosen at run time, a portable one otherwise. Not a full BLAS:
+// float only, row-major only, no complex, no negative strides.
+//
+// Determinism: every C element is computed by one thread with k in a fixed order (K is blocked
+// by a size that depends only on K), so results are bit-identical for any thread count.
+#pragma once
+#include <cstdint>
+
+namespace vit::kernels {
+
+// Applied after alpha * op(A) op(B) + beta * C, on the finished C tile:
+//   h = that + bias[j] (bias may be null);  if gelu: pre_act[i, j] = h (if non-null), C = gelu(h)
+// gelu is exact: h * 0.5 * (1 + erf(h / sqrt 2)). pre_act uses C's leading dimension ldc.
+struct GemmEpilogue {
+  const float* bias = nullptr;  // [N]
+  bool gelu = false;
+  float* pre_act = nullptr;  // [M, ldc], only written when gelu
+};
+
+// C [M, N] (ldc) = alpha * op(A) op(B) + beta * C.
+// op(A) is [M, K]: A is [M, K] (lda) or, when trans_a, [K, M] (lda).
+// op(B) is [K, N]: B is [K, N] (ldb) or, when trans_b, [N, K] (ldb).
+// beta == 0 never reads C (so C may hold garbage or NaN).
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// gemm followed by the epilogue.
+void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+             const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+             int64_t ldc, const GemmEpilogue& epilogue);
+
+// For b in [0, batch): gemm on A + b * stride_a, B + b * stride_b, C + b * stride_c.
+// Many small products run one per thread; few large ones are each split over the threads.
+void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
+                  int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c,
+                  int64_t batch);
+
+// "avx2-fma" or "portable": the micro-kernel the next call will use. The AVX2 path is taken
+// when the CPU has AVX2 and FMA and the environment variable VIT_SIMD is not "portable"
+// (read on every top-level call, so tests can compare both paths in one process).
+const char* gemm_simd_path();
+
+// Backward of the fused GELU epilogue (kept here so linear_gelu does not depend on another
+// file's GELU): dh[i] = dy[i] * gelu'(h[i]), gelu'(h) = Phi(h) + h * phi(h). dh may alias dy.
+void gemm_gelu_backward(float* dh, const float* dy, const float* h, int64_t n);
+
+namespace detail {
+// Register tile of both micro-kernels.
+constexpr int kMR = 6;
+constexpr int kNR = 16;
+// c[kMR, kNR] (ldc) = alpha * sum_p a[p, :] (x) b[p, :] + beta * c, for packed panels
+// a [kc, kMR] and b [kc, kNR]; beta == 0 does not read c.
+using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                             float alpha, float beta);
+void micro_kernel_portable(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                           float alpha, float beta);
+void micro_kernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                       float alpha, float beta);
+bool cpu_has_avx2_fma();
+}  // namespace detail
+
+}  // namespace vit::kernels

@@ -1,0 +1,93 @@
+// The AVX2/FMA 6x16 GEMM micro-kernel. Compiled for baseline x86-64 with a per-function target
+// attribute, so the library still runs on CPUs without AVX2: gemm.cpp calls it only after
+// cpu_has_avx2_fma(). Packing, blocking and threading live in gemm.cpp.
+#include "kernels/gemm.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define VIT_GEMM_X86 1
+#endif
+
+namespace vit::kernels::detail {
+
+#ifdef VIT_GEMM_X86
+
+bool cpu_has_avx2_fma() {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+// Twelve 8-lane accumulators hold the 6x16 tile; per k step two B loads and six A broadcasts
+// feed twelve FMAs (15 of the 16 ymm registers).
+__attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const float* a,
+                                                           const float* b, float* c, int64_t ldc,
+                                                           float alpha, float beta) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+#define VIT_GEMM_STEP(P)                                             \
+  {                                                                  \
+    const __m256 b0 = _mm256_load_ps(b + (P) * kNR);                 \
+    const __m256 b1 = _mm256_load_ps(b + (P) * kNR + 8);             \
+    const float* ap = a + (P) * kMR;                                 \
+    __m256 av = _mm256_broadcast_ss(ap + 0);                         \
+    c00 = _mm256_fmadd_ps(av, b0, c00);                              \
+    c01 = _mm256_fmadd_ps(av, b1, c01);                              \
+    av = _mm256_broadcast_ss(ap + 1);                                \
+    c10 = _mm256_fmadd_ps(av, b0, c10);                              \
+    c11 = _mm256_fmadd_ps(av, b1, c11);                              \
+    av = _mm256_broadcast_ss(ap + 2);                                \
+    c20 = _mm256_fmadd_ps(av, b0, c20);                              \
+    c21 = _mm256_fmadd_ps(av, b1, c21);                              \
+    av = _mm256_broadcast_ss(ap + 3);                                \
+    c30 = _mm256_fmadd_ps(av, b0, c30);                              \
+    c31 = _mm256_fmadd_ps(av, b1, c31);                              \
+    av = _mm256_broadcast_ss(ap + 4);                                \
+    c40 = _mm256_fmadd_ps(av, b0, c40);                              \
+    c41 = _mm256_fmadd_ps(av, b1, c41);                              \
+    av = _mm256_broadcast_ss(ap + 5);                                \
+    c50 = _mm256_fmadd_ps(av, b0, c50);                              \
+    c51 = _mm256_fmadd_ps(av, b1, c51);                              \
+  }
+  int64_t p = 0;
+  for (; p + 4 <= kc; p += 4) {
+    _mm_prefetch(reinterpret_cast<const char*>(a + (p + 8) * kMR), _MM_HINT_T0);
+    VIT_GEMM_STEP(p)
+    VIT_GEMM_STEP(p + 1)
+    VIT_GEMM_STEP(p + 2)
+    VIT_GEMM_STEP(p + 3)
+  }
+  for (; p < kc; ++p) VIT_GEMM_STEP(p)
+#undef VIT_GEMM_STEP
+
+  const __m256 va = _mm256_set1_ps(alpha);
+  __m256 acc[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  if (beta == 0.0f) {
+    for (int i = 0; i < kMR; ++i) {
+      _mm256_storeu_ps(c + i * ldc, _mm256_mul_ps(va, acc[i][0]));
+      _mm256_storeu_ps(c + i * ldc + 8, _mm256_mul_ps(va, acc[i][1]));
+    }
+  } else {
+    const __m256 vb = _mm256_set1_ps(beta);
+    for (int i = 0; i < kMR; ++i) {
+      float* ci = c + i * ldc;
+      _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[i][0], _mm256_mul_ps(vb, _mm256_loadu_ps(ci))));
+      _mm256_storeu_ps(ci + 8,
+                       _mm256_fmadd_ps(va, acc[i][1], _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8))));
+    }
+  }
+}
+
+#else  // not x86: the AVX2 kernel is never selected
+
+bool cpu_has_avx2_fma() { return false; }
+void micro_kernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                       float alpha, float beta) {
+  micro_kernel_portable(kc, a, b, c, ldc, alpha, beta);
+}
+
+#endif
+
+}  // namespace vit::kernels::detail

@@ -1,0 +1,19 @@
+// The forward path shared by every attention implementation.
+#include "nn/attention.hpp"
+
+namespace vit {
+
+Attention::Attention(int64_t dim, int64_t heads, float proj_dropout)
+    : dim_(dim), heads_(heads), proj_dropout_(proj_dropout), qkv_(dim, 3 * dim), proj_(dim, dim) {
+  VIT_CHECK(heads > 0 && dim % heads == 0, "attention: dim ", dim, " is not divisible by heads ",
+            heads);
+  register_module("qkv", qkv_);
+  register_module("proj", proj_);
+}
+
+Var Attention::forward(const Var& x, const ForwardContext& ctx, uint64_t site) const {
+  Var mixed = mix(qkv_.forward(x), ctx, site);
+  return maybe_dropout(proj_.forward(mixed), proj_dropout_, ctx, site + 1);
+}
+
+}  // namespace vit

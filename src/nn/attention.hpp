@@ -1,0 +1,30 @@
+// Multi-head self-attention interface with timm's parameters: `qkv` Linear(D, 3D) with bias
+// (rows q, k, v, each head-major) and `proj` Linear(D, D). forward() is shared:
+// qkv -> mix (the token-mixing core, per implementation) -> proj -> dropout.
+// Implementations: SoftmaxAttention (exact, tiled) and FavorAttention (Performer, linear in N).
+#pragma once
+#include "nn/linear.hpp"
+
+namespace vit {
+
+class Attention : public Module {
+ public:
+  Attention(int64_t dim, int64_t heads, float proj_dropout);
+  // x [B, N, D] -> [B, N, D]; random masks keyed by `site` and `site + 1`.
+  Var forward(const Var& x, const ForwardContext& ctx, uint64_t site) const;
+  int64_t heads() const { return heads_; }
+  int64_t head_dim() const { return dim_ / heads_; }
+  const Linear& qkv() const { return qkv_; }
+  const Linear& proj() const { return proj_; }
+
+ protected:
+  // qkv [B, N, 3D] -> heads merged [B, N, D]
+  virtual Var mix(const Var& qkv, const ForwardContext& ctx, uint64_t site) const = 0;
+
+ private:
+  int64_t dim_, heads_;
+  float proj_dropout_;
+  Linear qkv_, proj_;
+};
+
+}  // namespace vit

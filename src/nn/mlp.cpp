@@ -1,0 +1,17 @@
+// Mlp forward: fused fc1+GELU, dropouts keyed by site.
+#include "nn/mlp.hpp"
+
+namespace vit {
+
+Mlp::Mlp(int64_t dim, int64_t hidden, float dropout)
+    : fc1_(dim, hidden), fc2_(hidden, dim), dropout_(dropout) {
+  register_module("fc1", fc1_);
+  register_module("fc2", fc2_);
+}
+
+Var Mlp::forward(const Var& x, const ForwardContext& ctx, uint64_t site) const {
+  Var h = maybe_dropout(fc1_.forward_gelu(x), dropout_, ctx, site);
+  return maybe_dropout(fc2_.forward(h), dropout_, ctx, site + 1);
+}
+
+}  // namespace vit

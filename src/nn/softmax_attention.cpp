@@ -1,0 +1,17 @@
+// SoftmaxAttention: attention dropout is keyed by (seed, step, site) and only active in training.
+#include "nn/softmax_attention.hpp"
+
+#include "autograd/ops.hpp"
+
+namespace vit {
+
+SoftmaxAttention::SoftmaxAttention(int64_t dim, int64_t heads, float attn_dropout,
+                                   float proj_dropout)
+    : Attention(dim, heads, proj_dropout), attn_dropout_(attn_dropout) {}
+
+Var SoftmaxAttention::mix(const Var& qkv, const ForwardContext& ctx, uint64_t site) const {
+  const float p = ctx.training ? attn_dropout_ : 0.0f;
+  return attention(qkv, heads(), p, p > 0.0f ? ctx.key(site) : 0);
+}
+
+}  // namespace vit

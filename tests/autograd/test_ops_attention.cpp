@@ -1,0 +1,162 @@
+// attention / favor_attention ops: finite-difference gradchecks (with and without dropout, both
+// FAVOR+ feature maps), shape errors, and the memory bound at N = 4096 tokens (no N x N matrix).
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "autograd/gradcheck.hpp"
+#include "autograd/ops.hpp"
+#include "kernels/favor.hpp"
+
+using namespace vit;
+
+namespace {
+
+GradcheckResult check_attention(const Shape& qkv_shape, int64_t heads, float p, uint64_t key) {
+  Var qkv(random_tensor(qkv_shape, key), true);
+  return gradcheck([heads, p](const std::vector<Var>& in) { return attention(in[0], heads, p, 77); },
+                   {qkv});
+}
+
+// Smallest |w_f . x'| over every query and key row: the ReLU map's kinks. Finite differences
+// need the inputs at least one step away from them.
+double min_relu_margin(const Tensor& qkv, const Tensor& w, int64_t heads) {
+  const int64_t D = qkv.size(2) / 3, d = D / heads, F = w.size(0);
+  const double xs = std::pow(double(d), -0.25);
+  double margin = 1e300;
+  for (int64_t row = 0; row < qkv.size(0) * qkv.size(1); ++row)
+    for (int64_t part = 0; part < 2; ++part)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t f = 0; f < F; ++f) {
+          double z = 0.0;
+          for (int64_t c = 0; c < d; ++c) z += double(w[f * d + c]) * qkv[row * 3 * D + part * D + h * d + c] * xs;
+          margin = std::min(margin, std::fabs(z));
+        }
+  return margin;
+}
+
+int64_t max_rss_kib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+}  // namespace
+
+TEST(AttentionOp, GradcheckSmallShapes) {
+  for (auto [shape, heads] : {std::pair<Shape, int64_t>{{2, 5, 24}, 2}, {{1, 1, 12}, 1},
+                              {{1, 7, 39}, 1}, {{2, 3, 36}, 3}}) {
+    const GradcheckResult r = check_attention(shape, heads, 0.0f, 3);
+    EXPECT_TRUE(r.ok) << detail::concat(shape) << "\n" << r.report;
+  }
+}
+
+TEST(AttentionOp, GradcheckAcrossTiles) {
+  // N = 70 crosses the 32-query and 64-key tiles; partial tiles on both sides.
+  const GradcheckResult r = check_attention({1, 70, 6}, 1, 0.0f, 4);
+  EXPECT_TRUE(r.ok) << r.report;
+}
+
+TEST(AttentionOp, GradcheckWithDropoutUsesTheForwardMask) {
+  // Forward and backward must re-create one mask from (key, b, h, i, j); a different mask in
+  // backward would make the analytic gradient disagree with the finite differences.
+  for (auto [shape, heads] : {std::pair<Shape, int64_t>{{2, 6, 24}, 2}, {{1, 70, 6}, 1}}) {
+    const GradcheckResult r = check_attention(shape, heads, 0.3f, 5);
+    EXPECT_TRUE(r.ok) << detail::concat(shape) << "\n" << r.report;
+  }
+}
+
+TEST(AttentionOp, RejectsBadShapes) {
+  Var qkv(Tensor::zeros({2, 5, 25}), true);
+  EXPECT_THROW(attention(qkv, 2), Error);                         // 25 not 3 * D
+  EXPECT_THROW(attention(Var(Tensor::zeros({2, 5, 24})), 5), Error);  // D = 8 not divisible by 5
+  EXPECT_THROW(attention(Var(Tensor::zeros({10, 24})), 2), Error);    // not [B, N, 3D]
+  EXPECT_THROW(attention(Var(Tensor::zeros({1, 2, 24})), 2, 1.0f), Error);
+  EXPECT_THROW(favor_attention(Var(Tensor::zeros({1, 2, 24})), 2, Tensor::zeros({8, 3}),
+                               FavorKernel::Softmax),
+               Error);  // projection width 3 != d = 4
+}
+
+TEST(FavorOp, GradcheckSoftmaxKernel) {
+  for (int64_t F : {3, 8}) {
+    Var qkv(random_tensor({2, 6, 24}, 8 + F), true);
+    Rng rng(F, RngPurpose::Favor);
+    const Tensor w = draw_favor_projection(F, 4, rng);
+    auto f = [&w](const std::vector<Var>& in) {
+      return favor_attention(in[0], 2, w, FavorKernel::Softmax, 1e-6f);
+    };
+    const GradcheckResult r = gradcheck(f, {qkv});
+    EXPECT_TRUE(r.ok) << "F " << F << "\n" << r.report;
+  }
+}
+
+TEST(FavorOp, GradcheckReluKernel) {
+  // Pick the first seeded input whose features all sit >= 0.04 from the ReLU kink (a step of
+  // 1e-2 moves w.x' by at most ~0.02 here), so the check never straddles a kink.
+  const Shape shape{1, 5, 18};
+  Rng rng(9, RngPurpose::Favor);
+  const Tensor w = draw_favor_projection(4, 3, rng);
+  uint64_t key = 100;
+  Tensor x = random_tensor(shape, key);
+  while (min_relu_margin(x, w, 2) < 0.04 && key < 2000) x = random_tensor(shape, ++key);
+  ASSERT_GE(min_relu_margin(x, w, 2), 0.04);
+  Var qkv(x, true);
+  auto f = [&w](const std::vector<Var>& in) {
+    return favor_attention(in[0], 2, w, FavorKernel::Relu, 1e-3f);
+  };
+  const GradcheckResult r = gradcheck(f, {qkv});
+  EXPECT_TRUE(r.ok) << r.report;
+}
+
+TEST(FavorOp, ProjectionRedrawAfterForwardDoesNotChangeGradient) {
+  Rng rng(1, RngPurpose::Favor);
+  Tensor w = draw_favor_projection(6, 4, rng);
+  const Tensor w0 = w.clone();
+  const Tensor seed = random_tensor({1, 4, 8}, 3);
+  Var a(random_tensor({1, 4, 24}, 2), true);
+  backward(favor_attention(a, 2, w, FavorKernel::Softmax), seed);
+  const std::vector<float> expected = a.grad().to_vector();
+  a.zero_grad();
+  Var y = favor_attention(a, 2, w, FavorKernel::Softmax);
+  Rng rng2(2, RngPurpose::Favor);
+  w.copy_from(draw_favor_projection(6, 4, rng2));  // an in-place redraw between the passes
+  backward(y, seed);
+  EXPECT_EQ(a.grad().to_vector(), expected);
+  w.copy_from(w0);
+}
+
+// N = 4096 tokens, B = 1, D = 64, 4 heads: an N x N x H float matrix would be 256 MiB. Tensor memory
+// (allocator peak) and RSS growth must both stay far below that for forward + backward.
+TEST(AttentionMemory, LongSequenceForwardBackwardStaysSmall) {
+  const int64_t N = 4096, D = 64, H = 4;
+  const Tensor x = random_tensor({1, N, 3 * D}, 41);
+  const Tensor seed = random_tensor({1, N, D}, 42);
+  Rng rng(7, RngPurpose::Favor);
+  const Tensor w = draw_favor_projection(favor_default_features(D / H), D / H, rng);
+  for (int kind = 0; kind < 2; ++kind) {
+    allocator::release_cached();
+    allocator::reset_peak();
+    const int64_t base_bytes = allocator::stats().bytes_in_use;
+    const int64_t rss_before = max_rss_kib();
+    const auto t0 = std::chrono::steady_clock::now();
+    {
+      Var qkv(x.clone(), true);
+      Var y = kind == 0 ? attention(qkv, H) : favor_attention(qkv, H, w, FavorKernel::Softmax);
+      backward(y, seed);
+      ASSERT_TRUE(qkv.has_grad());
+      double norm = 0.0;
+      for (int64_t i = 0; i < qkv.numel(); ++i) norm += std::fabs(qkv.grad()[i]);
+      EXPECT_TRUE(std::isfinite(norm) && norm > 0.0);
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double peak_mib = double(allocator::stats().peak_bytes_in_use - base_bytes) / (1 << 20);
+    const double rss_mib = double(max_rss_kib() - rss_before) / 1024.0;
+    std::printf("%s N=%lld: fwd+bwd %.2f s, tensor peak %.1f MiB, max-RSS growth %.1f MiB\n",
+                kind == 0 ? "softmax" : "favor", static_cast<long long>(N), secs, peak_mib, rss_mib);
+    EXPECT_LT(peak_mib, 32.0);
+    EXPECT_LT(rss_mib, 64.0);
+  }
+}

@@ -1,0 +1,124 @@
+// Gradchecks for matmul, bmm (all transpose combinations), linear (with/without bias, 3-D input)
+// and linear_gelu; forward values against naive loops; linear_gelu against an erf-based GELU of
+// linear; shape errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "autograd/gradcheck.hpp"
+#include "autograd/ops.hpp"
+
+using namespace vit;
+
+namespace {
+
+Var param(const Shape& s, uint64_t key) { return Var(random_tensor(s, key), true); }
+
+TEST(OpsLinalg, MatmulForwardMatchesNaiveLoop) {
+  Var a = param({5, 7}, 1), b = param({7, 3}, 2);
+  Var y = matmul(a, b);
+  ASSERT_EQ(y.shape(), (Shape{5, 3}));
+  for (int64_t i = 0; i < 5; ++i)
+    for (int64_t j = 0; j < 3; ++j) {
+      double s = 0;
+      for (int64_t p = 0; p < 7; ++p) s += double(a.value()[i * 7 + p]) * b.value()[p * 3 + j];
+      EXPECT_NEAR(y.value()[i * 3 + j], s, 1e-5);
+    }
+  clear_tape();
+}
+
+TEST(OpsLinalg, MatmulGradcheck) {
+  for (Shape sa : {Shape{1, 1}, Shape{4, 6}, Shape{13, 17}, Shape{1, 9}}) {
+    Var a = param(sa, 3), b = param({sa[1], 5}, 4);
+    auto r = gradcheck([](const std::vector<Var>& in) { return matmul(in[0], in[1]); }, {a, b});
+    EXPECT_TRUE(r.ok) << r.report;
+  }
+}
+
+TEST(OpsLinalg, BmmGradcheckAllTransposes) {
+  const int64_t B = 3, M = 4, K = 5, N = 6;
+  for (int t = 0; t < 4; ++t) {
+    const bool ta = t & 1, tb = t & 2;
+    Var a = param(ta ? Shape{B, K, M} : Shape{B, M, K}, 10 + t);
+    Var b = param(tb ? Shape{B, N, K} : Shape{B, K, N}, 20 + t);
+    Var y = bmm(a, b, ta, tb);
+    ASSERT_EQ(y.shape(), (Shape{B, M, N}));
+    // Forward against a naive loop.
+    for (int64_t s = 0; s < B; ++s)
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          double acc = 0;
+          for (int64_t p = 0; p < K; ++p) {
+            const float av = ta ? a.value()[(s * K + p) * M + i] : a.value()[(s * M + i) * K + p];
+            const float bv = tb ? b.value()[(s * N + j) * K + p] : b.value()[(s * K + p) * N + j];
+            acc += double(av) * bv;
+          }
+          EXPECT_NEAR(y.value()[(s * M + i) * N + j], acc, 1e-5);
+        }
+    clear_tape();
+    auto r = gradcheck(
+        [ta, tb](const std::vector<Var>& in) { return bmm(in[0], in[1], ta, tb); }, {a, b});
+    EXPECT_TRUE(r.ok) << "trans_a " << ta << " trans_b " << tb << "\n" << r.report;
+  }
+}
+
+TEST(OpsLinalg, LinearGradcheckWithAndWithoutBias) {
+  for (Shape sx : {Shape{1, 3}, Shape{7, 5}, Shape{2, 6, 5}}) {
+    const int64_t in = sx.back(), out = 4;
+    Var x = param(sx, 30), w = param({out, in}, 31), b = param({out}, 32);
+    Var y = linear(x, w, b);
+    Shape expect = sx;
+    expect.back() = out;
+    EXPECT_EQ(y.shape(), expect);
+    clear_tape();
+    auto with_bias = gradcheck(
+        [](const std::vector<Var>& v) { return linear(v[0], v[1], v[2]); }, {x, w, b});
+    EXPECT_TRUE(with_bias.ok) << with_bias.report;
+    auto no_bias =
+        gradcheck([](const std::vector<Var>& v) { return linear(v[0], v[1], Var()); }, {x, w});
+    EXPECT_TRUE(no_bias.ok) << no_bias.report;
+  }
+}
+
+TEST(OpsLinalg, LinearGeluGradcheck) {
+  for (Shape sx : {Shape{3, 5}, Shape{2, 7, 4}}) {
+    Var x = param(sx, 40), w = param({6, sx.back()}, 41), b = param({6}, 42);
+    auto r = gradcheck(
+        [](const std::vector<Var>& v) { return linear_gelu(v[0], v[1], v[2]); }, {x, w, b});
+    EXPECT_TRUE(r.ok) << r.report;
+    auto nb = gradcheck(
+        [](const std::vector<Var>& v) { return linear_gelu(v[0], v[1], Var()); }, {x, w});
+    EXPECT_TRUE(nb.ok) << nb.report;
+  }
+}
+
+TEST(OpsLinalg, LinearGeluEqualsGeluOfLinear) {
+  // Shapes past one register tile and one K block.
+  Var x = Var(random_tensor({3, 70, 300}, 50, -2.0f, 2.0f)), w = param({37, 300}, 51),
+      b = param({37}, 52);
+  Var fused = linear_gelu(x, w, b);
+  Var plain = linear(x, w, b);
+  ASSERT_EQ(fused.shape(), plain.shape());
+  for (int64_t i = 0; i < plain.numel(); ++i) {
+    const double h = plain.value()[i];
+    const double g = 0.5 * h * (1.0 + std::erf(h / std::sqrt(2.0)));
+    ASSERT_NEAR(fused.value()[i], g, 1e-5 * (1.0 + std::abs(g))) << i;
+  }
+  clear_tape();
+}
+
+TEST(OpsLinalg, ShapeErrorsNameShapes) {
+  Var a = param({2, 3}, 60), b = param({4, 5}, 61);
+  EXPECT_THROW(matmul(a, b), Error);
+  EXPECT_THROW(linear(a, b, Var()), Error);
+  EXPECT_THROW(linear(a, param({5, 3}, 62), param({4}, 63)), Error);
+  EXPECT_THROW(bmm(param({2, 3, 4}, 64), param({3, 4, 5}, 65)), Error);
+  try {
+    matmul(a, b);
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[4, 5]"), std::string::npos) << e.what();
+  }
+  clear_tape();
+}
+
+}  // namespace

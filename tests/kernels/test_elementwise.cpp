@@ -1,0 +1,98 @@
+// Elementwise and activation kernels against naive double-precision references: mul with the
+// suffix broadcast, scale, exact GELU and its derivative, sums, and the fixed-order lane_sum.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "autograd/gradcheck.hpp"
+#include "autograd/ops.hpp"
+#include "kernels/activation.hpp"
+#include "kernels/elementwise.hpp"
+
+using namespace vit;
+
+namespace {
+double gelu_ref(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+double gelu_grad_ref(double x) {
+  return 0.5 * (1.0 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-0.5 * x * x) / std::sqrt(2.0 * M_PI);
+}
+}  // namespace
+
+TEST(ElementwiseKernels, MulForwardAndBackwardMatchDouble) {
+  for (int64_t inner : {1, 7, 13, 33}) {
+    const int64_t outer = 5;
+    Tensor a = random_tensor({outer, inner}, 1), b = random_tensor({inner}, 2);
+    Tensor g = random_tensor({outer, inner}, 3);
+    std::vector<float> out(outer * inner), da(outer * inner, 0.5f), db(inner, -0.25f);
+    kernels::mul_forward(out.data(), a.data(), b.data(), outer, inner);
+    kernels::mul_backward(da.data(), db.data(), g.data(), a.data(), b.data(), outer, inner);
+    for (int64_t i = 0; i < inner; ++i) {
+      double dbi = -0.25;
+      for (int64_t o = 0; o < outer; ++o) {
+        const int64_t k = o * inner + i;
+        EXPECT_NEAR(out[k], double(a[k]) * b[i], 1e-6);
+        EXPECT_NEAR(da[k], 0.5 + double(g[k]) * b[i], 1e-6);  // accumulates onto 0.5
+        dbi += double(g[k]) * a[k];
+      }
+      EXPECT_NEAR(db[i], dbi, 1e-5);
+    }
+  }
+}
+
+TEST(ElementwiseKernels, GeluIsExactErfForm) {
+  for (float x : {-6.0f, -3.0f, -1.0f, -0.3f, 0.0f, 0.1f, 0.7f, 1.0f, 2.5f, 8.0f}) {
+    EXPECT_NEAR(kernels::gelu_value(x), gelu_ref(x), 1e-6 * std::max(1.0, std::fabs(double(x))));
+    EXPECT_NEAR(kernels::gelu_derivative(x), gelu_grad_ref(x), 1e-6);
+  }
+  // The tanh approximation differs by ~1e-4 near |x| = 2: make sure we are not it.
+  const double tanh_approx = 0.5 * 2.0 * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (2.0 + 0.044715 * 8.0)));
+  EXPECT_GT(std::fabs(tanh_approx - gelu_ref(2.0)), 1e-5);
+  EXPECT_NEAR(kernels::gelu_value(2.0f), gelu_ref(2.0), 1e-6);
+}
+
+TEST(ElementwiseKernels, GeluBuffersAccumulate) {
+  const int64_t n = 10007;  // odd, larger than one thread block
+  Tensor x = random_tensor({n}, 4, -4.0f, 4.0f), g = random_tensor({n}, 5);
+  std::vector<float> y(n), dx(n, 1.0f);
+  kernels::gelu_forward(y.data(), x.data(), n);
+  kernels::gelu_backward(dx.data(), g.data(), x.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    ASSERT_NEAR(y[i], gelu_ref(x[i]), 2e-6);
+    ASSERT_NEAR(dx[i], 1.0 + g[i] * gelu_grad_ref(x[i]), 2e-6);
+  }
+}
+
+TEST(ElementwiseKernels, ScaleAndFill) {
+  const int64_t n = 33;
+  Tensor x = random_tensor({n}, 6);
+  std::vector<float> y(n), dx(n, 2.0f);
+  kernels::scale_forward(y.data(), x.data(), -1.5f, n);
+  kernels::scale_accumulate(dx.data(), x.data(), 0.5f, n);
+  kernels::fill_accumulate(dx.data(), 0.25f, n);
+  for (int64_t i = 0; i < n; ++i) {
+    EXPECT_FLOAT_EQ(y[i], -1.5f * x[i]);
+    EXPECT_NEAR(dx[i], 2.25 + 0.5 * x[i], 1e-6);
+  }
+}
+
+TEST(ElementwiseKernels, LaneSumMatchesDoubleAndIsOrderFixed) {
+  for (int64_t n : {0, 1, 7, 8, 13, 33, 1000}) {
+    Tensor x = random_tensor({std::max<int64_t>(n, 1)}, 7);
+    double ref = 0.0;
+    for (int64_t i = 0; i < n; ++i) ref += x[i];
+    const float s = kernels::lane_sum(n, [&](int64_t i) { return x[i]; });
+    EXPECT_NEAR(s, ref, 1e-5 * std::max<int64_t>(1, n));
+    EXPECT_EQ(s, kernels::lane_sum(n, [&](int64_t i) { return x[i]; }));
+  }
+}
+
+TEST(ElementwiseOps, MeanAndSumForward) {
+  Tensor t = random_tensor({3, 7, 13}, 8);
+  double ref = 0.0;
+  for (int64_t i = 0; i < t.numel(); ++i) ref += t[i];
+  Var x(t);
+  EXPECT_NEAR(sum(x).value()[0], ref, 1e-5);
+  EXPECT_NEAR(mean(x).value()[0], ref / t.numel(), 1e-7);
+  EXPECT_EQ(mean(x).shape(), Shape{1});
+}
