@@ -13,6 +13,7 @@
 #include "train/evaluator.hpp"
 #include "train/fsutil.hpp"
 #include "train/safetensors.hpp"
+#include "train/signals.hpp"
 
 using namespace vit;
 

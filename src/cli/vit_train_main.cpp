@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "cli/cli_common.hpp"
+#include "optim/make_optimizer.hpp"
 #include "train/config.hpp"
 #include "train/trainer.hpp"
 
@@ -51,7 +52,12 @@ int main(int argc, char** argv) {
     };
     auto quote = [](const std::string& s) { return dump_json(Json(s)); };
     auto num = [](double v) { return dump_json(Json(v)); };
-    if (!opt.empty()) set("optim.name", quote(opt));
+    if (!opt.empty()) {  // --opt NAME picks the whole chain: no lookahead_ prefix, no Lookahead
+      OptimSettings check;
+      apply_opt_name(check, opt);  // an unknown name is a usage error (64), listing the valid ones
+      if (opt.rfind("lookahead_", 0) != 0) set("optim.lookahead", "null");
+      set("optim.name", quote(opt));
+    }
     if (lr) set("optim.lr", num(*lr));
     if (lookahead_k) set("optim.lookahead.k", std::to_string(*lookahead_k));
     if (lookahead_alpha) set("optim.lookahead.alpha", num(*lookahead_alpha));

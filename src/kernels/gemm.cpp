@@ -1,7 +1,7 @@
 // GEMM driver: blocking, packing, threading, dispatch and the epilogue; plus the portable
-// micro-kernel. The AVX2 micro-kernel is in gemm_avx2.cpp. Goto/BLIS loop order:
-//   jc over N (kNC) -> pc over K (kc) -> pack B block -> per thread: its rows in blocks of kMC
-//   -> pack A block -> jr over its 16-column panels -> ir over 6-row panels -> micro-kernel.
+// micro-kernel. The AVX2 micro-kernel is in gemm_avx2.cpp. Each thread owns a rectangle of C
+// and runs the Goto/BLIS loops on it: jc over its columns (kNC) -> pc over K (kc) -> pack its
+// B block -> its rows in blocks of kMC -> pack A block -> 16-column panels -> 6-row panels.
 // The k order of every C element depends only on K (the kc split), never on threads.
 #include "kernels/gemm.hpp"
 
@@ -68,7 +68,20 @@ void pack_a(float* dst, const Problem& pr, int64_t i0, int64_t mc, int64_t p0, i
   for (int64_t ir = 0; ir < mc; ir += kMR) {
     float* d = dst + ir * kc;
     const int64_t rows = mc - ir < kMR ? mc - ir : kMR;
-    if (!pr.trans_a) {
+    if (!pr.trans_a && rows == kMR) {
+      // Full panel: walk the six rows together so each write is a contiguous 6-float group.
+      const float* s0 = pr.A + (i0 + ir) * pr.lda + p0;
+      const int64_t ld = pr.lda;
+      for (int64_t p = 0; p < kc; ++p) {
+        float* dp = d + p * kMR;
+        dp[0] = s0[p];
+        dp[1] = s0[ld + p];
+        dp[2] = s0[2 * ld + p];
+        dp[3] = s0[3 * ld + p];
+        dp[4] = s0[4 * ld + p];
+        dp[5] = s0[5 * ld + p];
+      }
+    } else if (!pr.trans_a) {
       for (int64_t r = 0; r < rows; ++r) {
         const float* src = pr.A + (i0 + ir + r) * pr.lda + p0;
         for (int64_t p = 0; p < kc; ++p) d[p * kMR + r] = src[p];
@@ -79,6 +92,10 @@ void pack_a(float* dst, const Problem& pr, int64_t i0, int64_t mc, int64_t p0, i
       for (int64_t p = 0; p < kc; ++p) {
         const float* src = pr.A + (p0 + p) * pr.lda + i0 + ir;
         float* dp = d + p * kMR;
+        if (rows == kMR) {
+          std::memcpy(dp, src, sizeof(float) * kMR);
+          continue;
+        }
         int64_t r = 0;
         for (; r < rows; ++r) dp[r] = src[r];
         for (; r < kMR; ++r) dp[r] = 0.0f;
@@ -97,6 +114,10 @@ void pack_b_panel(float* dst, const Problem& pr, int64_t j0, int64_t nc, int64_t
     for (int64_t p = 0; p < kc; ++p) {
       const float* src = pr.B + (p0 + p) * pr.ldb + j0 + jr;
       float* dp = d + p * kNR;
+      if (cols == kNR) {
+        std::memcpy(dp, src, sizeof(float) * kNR);
+        continue;
+      }
       int64_t c = 0;
       for (; c < cols; ++c) dp[c] = src[c];
       for (; c < kNR; ++c) dp[c] = 0.0f;
@@ -160,38 +181,31 @@ detail::MicroKernel select_kernel() {
   return detail::micro_kernel_portable;
 }
 
-// The body run by each of `team` threads (thread `t`). B is packed by all, A per thread.
-void gemm_thread(const Problem& pr, detail::MicroKernel kern, int64_t kcs, int64_t ncs,
-                 float* b_pack, int t, int team) {
-  const int64_t row_panels = (pr.M + kMR - 1) / kMR;
-  // Split rows over threads when there are enough of them, else columns.
-  const int64_t tm_count = row_panels >= 2 * team ? team : 1;
-  const int64_t tn_count = team / tm_count;
-  const int64_t tm = t / tn_count, tn = t % tn_count;
-  const bool active = tm < tm_count && tn < tn_count;
-  const int64_t row_lo = row_panels * tm / tm_count * kMR;
-  const int64_t row_hi_raw = row_panels * (tm + 1) / tm_count * kMR;
-  const int64_t row_hi = row_hi_raw < pr.M ? row_hi_raw : pr.M;
-  float* a_pack = tls_a_pack.get(kMC * kcs);
+// One thread's share of C: rows [r0, r1) x columns [c0, c1). It packs its own A and B blocks,
+// so threads never wait on each other (no barriers: on a loaded machine each barrier can cost a
+// scheduler time slice).
+struct Region {
+  int64_t r0, r1, c0, c1;
+};
 
-  for (int64_t jc = 0; jc < pr.N; jc += ncs) {
-    const int64_t nc = pr.N - jc < ncs ? pr.N - jc : ncs;
+void gemm_region(const Problem& pr, detail::MicroKernel kern, int64_t kcs, const Region& rg) {
+  if (rg.r0 >= rg.r1 || rg.c0 >= rg.c1) return;
+  const int64_t width = rg.c1 - rg.c0;
+  const int64_t ncs = width < kNC ? width : kNC;
+  float* a_pack = tls_a_pack.get(kMC * kcs);
+  float* b_pack = tls_b_pack.get(round_up(ncs, kNR) * kcs);
+  for (int64_t jc = rg.c0; jc < rg.c1; jc += ncs) {
+    const int64_t nc = rg.c1 - jc < ncs ? rg.c1 - jc : ncs;
     const int64_t panels = (nc + kNR - 1) / kNR;
-    const int64_t q_lo = active ? panels * tn / tn_count : 0;
-    const int64_t q_hi = active ? panels * (tn + 1) / tn_count : 0;
     for (int64_t pc = 0; pc < pr.K; pc += kcs) {
       const int64_t kc = pr.K - pc < kcs ? pr.K - pc : kcs;
       const float beta = pc == 0 ? pr.beta : 1.0f;
       const bool last = pc + kc == pr.K;
-      for (int64_t q = panels * t / team; q < panels * (t + 1) / team; ++q)
-        pack_b_panel(b_pack, pr, jc, nc, pc, kc, q);
-#ifdef _OPENMP
-#pragma omp barrier
-#endif
-      for (int64_t i0 = row_lo; i0 < row_hi; i0 += kMC) {
-        const int64_t mc = row_hi - i0 < kMC ? row_hi - i0 : kMC;
+      for (int64_t q = 0; q < panels; ++q) pack_b_panel(b_pack, pr, jc, nc, pc, kc, q);
+      for (int64_t i0 = rg.r0; i0 < rg.r1; i0 += kMC) {
+        const int64_t mc = rg.r1 - i0 < kMC ? rg.r1 - i0 : kMC;
         pack_a(a_pack, pr, i0, mc, pc, kc);
-        for (int64_t q = q_lo; q < q_hi; ++q) {
+        for (int64_t q = 0; q < panels; ++q) {
           const int64_t cols = nc - q * kNR < kNR ? nc - q * kNR : kNR;
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int64_t rows = mc - ir < kMR ? mc - ir : kMR;
@@ -201,9 +215,25 @@ void gemm_thread(const Problem& pr, detail::MicroKernel kern, int64_t kcs, int64
           }
         }
       }
-#ifdef _OPENMP
-#pragma omp barrier
-#endif
+    }
+  }
+}
+
+// Split C over `team` threads as a tm x tn grid of whole register tiles. Cost model per thread,
+// in multiply-adds: its padded tile area x K, plus ~8 per packed element (rows x K of A and
+// K x cols of B, each thread packing its own).
+void choose_grid(int64_t M, int64_t N, int64_t K, int team, int64_t& tm, int64_t& tn) {
+  const int64_t rp = (M + kMR - 1) / kMR, cp = (N + kNR - 1) / kNR;
+  double best = -1.0;
+  for (int64_t a = 1; a <= team; ++a) {
+    if (team % a != 0) continue;
+    const int64_t b = team / a;
+    const double rows = double((rp + a - 1) / a * kMR), cols = double((cp + b - 1) / b * kNR);
+    const double cost = rows * cols * double(K) + 8.0 * double(K) * (rows + cols);
+    if (best < 0.0 || cost < best) {
+      best = cost;
+      tm = a;
+      tn = b;
     }
   }
 }
@@ -217,8 +247,6 @@ void gemm_run(const Problem& pr, detail::MicroKernel kern, bool may_thread) {
   // Even K blocks no larger than kKC: depends on K only, so the k order is thread-independent.
   const int64_t kblocks = (pr.K + kKC - 1) / kKC;
   const int64_t kcs = (pr.K + kblocks - 1) / kblocks;
-  const int64_t ncs = pr.N < kNC ? pr.N : kNC;
-  float* b_pack = tls_b_pack.get(round_up(ncs, kNR) * kcs);
 
   int team = 1;
 #ifdef _OPENMP
@@ -228,13 +256,19 @@ void gemm_run(const Problem& pr, detail::MicroKernel kern, bool may_thread) {
   (void)may_thread;
 #endif
   if (team <= 1) {
-    gemm_thread(pr, kern, kcs, ncs, b_pack, 0, 1);
+    gemm_region(pr, kern, kcs, Region{0, pr.M, 0, pr.N});
     return;
   }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(team)
-  gemm_thread(pr, kern, kcs, ncs, b_pack, omp_get_thread_num(), omp_get_num_threads());
-#endif
+  int64_t tm = 1, tn = 1;
+  choose_grid(pr.M, pr.N, pr.K, team, tm, tn);
+  const int64_t rp = (pr.M + kMR - 1) / kMR, cp = (pr.N + kNR - 1) / kNR;
+  parallel_for(0, tm * tn, [&](int64_t t) {
+    const int64_t i = t / tn, j = t % tn;
+    const int64_t r1 = rp * (i + 1) / tm * kMR, c1 = cp * (j + 1) / tn * kNR;
+    const Region rg{rp * i / tm * kMR, r1 < pr.M ? r1 : pr.M, cp * j / tn * kNR,
+                    c1 < pr.N ? c1 : pr.N};
+    gemm_region(pr, kern, kcs, rg);
+  });
 }
 
 }  // namespace
@@ -283,7 +317,9 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   };
   // Many (or small) products: one per thread. Few large ones: threads inside each product.
   const bool per_item = batch >= 4 * num_threads() || M * N * K < 4 * kMinParallelMacs;
-  if (per_item) {
+  if (per_item && batch * M * N * K < kMinParallelMacs) {
+    for (int64_t i = 0; i < batch; ++i) one(i, false);  // too small to fork threads for
+  } else if (per_item) {
     parallel_for(0, batch, [&](int64_t i) { one(i, false); });
   } else {
     for (int64_t i = 0; i < batch; ++i) one(i, true);

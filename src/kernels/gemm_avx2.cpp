@@ -51,6 +51,11 @@ __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const flo
     c50 = _mm256_fmadd_ps(av, b0, c50);                              \
     c51 = _mm256_fmadd_ps(av, b1, c51);                              \
   }
+  // Start pulling the C tile (6 rows of 64 bytes, maybe straddling two lines) toward L1.
+  for (int i = 0; i < kMR; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + kNR - 1), _MM_HINT_T0);
+  }
   int64_t p = 0;
   for (; p + 4 <= kc; p += 4) {
     _mm_prefetch(reinterpret_cast<const char*>(a + (p + 8) * kMR), _MM_HINT_T0);

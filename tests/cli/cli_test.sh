@@ -18,14 +18,17 @@ expect() {
   if [[ $rc != "$want" ]]; then bad "$name: exit $rc, want $want ($(tail -n 2 "$W/$name.err" | tr '\n' ' '))"; return 1; fi
   if [[ $want != 0 ]]; then
     final_ok "$W/$name.out" "$want" || { bad "$name: no final record with exit_code $want"; return 1; }
-    [[ $(grep -c '^error: ' "$W/$name.err") == 1 ]] || { bad "$name: want exactly one 'error:' line on stderr"; return 1; }
+    if [[ $want != 75 ]]; then  # 75 (time limit) is a planned stop, not an error
+      [[ $(grep -c '^error: ' "$W/$name.err") == 1 ]] || { bad "$name: want exactly one 'error:' line on stderr"; return 1; }
+    fi
   fi
   ok
 }
 python3 "$HERE/make_tiny_dataset.py" "$W/train" --per-class 16
 python3 "$HERE/make_tiny_dataset.py" "$W/val" --per-class 4 --seed 1
 CFG=$HERE/tiny.json
-run() { "$T" --config "$CFG" --data "$W/train" --val-data "$W/val" "$@"; }
+ARGS=(--config "$CFG" --data "$W/train" --val-data "$W/val")
+run() { "$T" "${ARGS[@]}" "$@"; }
 
 # --- usage, config, missing input ---
 "$T" --help >/dev/null 2>&1 && ok || bad "--help"
@@ -71,8 +74,8 @@ expect 65 resumecorrupt run --steps 3 --out "$W/r-c" --resume "$W/trunc.safetens
 
 # --- exit codes of the run itself ---
 expect 3 diverge run --steps 3 --out "$W/r-div" --opt sgd --set optim.lr=1e30
-expect 75 walltime run --epochs 50 --out "$W/r-wall" --max-wall-time 0.3
-(trap '' XFSZ; ulimit -f 40; run --steps 4 --out "$W/r-full" >"$W/full.out" 2>"$W/full.err"); rc=$?
+expect 75 walltime run --epochs 100000 --out "$W/r-wall" --max-wall-time 0.5
+(trap '' XFSZ; ulimit -f 8; run --steps 4 --out "$W/r-full" >"$W/full.out" 2>"$W/full.err"); rc=$?
 [[ $rc == 74 ]] && ok || bad "disk full: exit $rc, want 74"
 
 # --- bitwise resume: 2N straight == N, stop, resume N (softmax, performer, lookahead chain) ---
@@ -94,14 +97,14 @@ for variant in "softmax|" "favor|--set model.attention=\"favor\" --set model.fav
 done
 
 # --- SIGINT: checkpoint, exit 130, resumable; kill -9 then --resume auto ---
-run --epochs 400 --out "$W/r-int" >"$W/int.out" 2>"$W/int.err" & pid=$!
+"$T" "${ARGS[@]}" --epochs 100000 --out "$W/r-int" >"$W/int.out" 2>"$W/int.err" & pid=$!
 sleep 2; kill -INT $pid; wait $pid; rc=$?
 [[ $rc == 130 ]] && ok || bad "SIGINT: exit $rc, want 130"
 tail -n 1 "$W/int.out" | grep -q '"interrupted"' && ok || bad "SIGINT: final record"
 ls "$W"/r-int/checkpoints/step-*.safetensors >/dev/null 2>&1 && ok || bad "SIGINT: no checkpoint"
-run --epochs 400 --out "$W/r-kill" --set train.checkpoint_every_steps=2 >/dev/null 2>&1 & pid=$!
+"$T" "${ARGS[@]}" --epochs 100000 --out "$W/r-kill" --set train.checkpoint_every_steps=2 >/dev/null 2>&1 & pid=$!
 sleep 2; kill -9 $pid; wait $pid 2>/dev/null
-expect 0 afterkill run --epochs 401 --steps 60 --out "$W/r-kill" --set train.checkpoint_every_steps=2 --resume auto
+expect 0 afterkill run --epochs 100000 --steps 60 --out "$W/r-kill" --set train.checkpoint_every_steps=2 --resume auto
 tail -n 1 "$W/afterkill.out" | grep -q '"resumed_from":"' && ok || bad "kill -9: did not resume from a checkpoint"
 
 echo "$pass passed, $failed failed"

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -51,7 +52,10 @@ inline void write_bytes(const std::string& path, const std::vector<uint8_t>& byt
 
 inline void append_cb(void* ctx, void* data, int size) {
   auto* out = static_cast<std::vector<uint8_t>*>(ctx);
-  out->insert(out->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+  if (size <= 0) return;
+  const size_t old = out->size();
+  out->resize(old + static_cast<size_t>(size));
+  std::memcpy(out->data() + old, data, static_cast<size_t>(size));
 }
 
 // pixels: h x w x comp, comp in 1..4.
