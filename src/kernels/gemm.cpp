@@ -65,10 +65,28 @@ struct Problem {
 
 // op(A)[i0 : i0+mc, p0 : p0+kc] -> 6-row panels dst[panel][p][r], rows past mc zero-filled.
 void pack_a(float* dst, const Problem& pr, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
+  if (pr.trans_a) {
+    // op(A) rows are A's columns: read each A row once, scattering 6-float groups to panels.
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = pr.A + (p0 + p) * pr.lda + i0;
+      for (int64_t ir = 0; ir < mc; ir += kMR) {
+        float* dp = dst + ir * kc + p * kMR;
+        const int64_t rows = mc - ir < kMR ? mc - ir : kMR;
+        if (rows == kMR) {
+          std::memcpy(dp, src + ir, sizeof(float) * kMR);
+          continue;
+        }
+        int64_t r = 0;
+        for (; r < rows; ++r) dp[r] = src[ir + r];
+        for (; r < kMR; ++r) dp[r] = 0.0f;
+      }
+    }
+    return;
+  }
   for (int64_t ir = 0; ir < mc; ir += kMR) {
     float* d = dst + ir * kc;
     const int64_t rows = mc - ir < kMR ? mc - ir : kMR;
-    if (!pr.trans_a && rows == kMR) {
+    if (rows == kMR) {
       // Full panel: walk the six rows together so each write is a contiguous 6-float group.
       const float* s0 = pr.A + (i0 + ir) * pr.lda + p0;
       const int64_t ld = pr.lda;
@@ -81,48 +99,43 @@ void pack_a(float* dst, const Problem& pr, int64_t i0, int64_t mc, int64_t p0, i
         dp[4] = s0[4 * ld + p];
         dp[5] = s0[5 * ld + p];
       }
-    } else if (!pr.trans_a) {
+    } else {
       for (int64_t r = 0; r < rows; ++r) {
         const float* src = pr.A + (i0 + ir + r) * pr.lda + p0;
         for (int64_t p = 0; p < kc; ++p) d[p * kMR + r] = src[p];
       }
       for (int64_t r = rows; r < kMR; ++r)
         for (int64_t p = 0; p < kc; ++p) d[p * kMR + r] = 0.0f;
-    } else {
-      for (int64_t p = 0; p < kc; ++p) {
-        const float* src = pr.A + (p0 + p) * pr.lda + i0 + ir;
-        float* dp = d + p * kMR;
-        if (rows == kMR) {
-          std::memcpy(dp, src, sizeof(float) * kMR);
-          continue;
-        }
-        int64_t r = 0;
-        for (; r < rows; ++r) dp[r] = src[r];
-        for (; r < kMR; ++r) dp[r] = 0.0f;
-      }
     }
   }
 }
 
-// Panel q of op(B)[p0 : p0+kc, j0 : j0+nc] -> dst[p][c] (16 wide), columns past nc zero-filled.
-void pack_b_panel(float* dst, const Problem& pr, int64_t j0, int64_t nc, int64_t p0, int64_t kc,
-                  int64_t q) {
-  const int64_t jr = q * kNR;
-  const int64_t cols = nc - jr < kNR ? nc - jr : kNR;
-  float* d = dst + jr * kc;
+// op(B)[p0 : p0+kc, j0 : j0+nc] -> 16-column panels dst[panel][p][c], columns past nc
+// zero-filled. Untransposed B is swept row by row (each source row read once).
+void pack_b(float* dst, const Problem& pr, int64_t j0, int64_t nc, int64_t p0, int64_t kc) {
+  const int64_t panels = (nc + kNR - 1) / kNR;
   if (!pr.trans_b) {
     for (int64_t p = 0; p < kc; ++p) {
-      const float* src = pr.B + (p0 + p) * pr.ldb + j0 + jr;
-      float* dp = d + p * kNR;
-      if (cols == kNR) {
-        std::memcpy(dp, src, sizeof(float) * kNR);
-        continue;
+      const float* src = pr.B + (p0 + p) * pr.ldb + j0;
+      for (int64_t q = 0; q < panels; ++q) {
+        const int64_t jr = q * kNR;
+        float* dp = dst + jr * kc + p * kNR;
+        const int64_t cols = nc - jr < kNR ? nc - jr : kNR;
+        if (cols == kNR) {
+          std::memcpy(dp, src + jr, sizeof(float) * kNR);
+          continue;
+        }
+        int64_t c = 0;
+        for (; c < cols; ++c) dp[c] = src[jr + c];
+        for (; c < kNR; ++c) dp[c] = 0.0f;
       }
-      int64_t c = 0;
-      for (; c < cols; ++c) dp[c] = src[c];
-      for (; c < kNR; ++c) dp[c] = 0.0f;
     }
-  } else {
+    return;
+  }
+  for (int64_t q = 0; q < panels; ++q) {
+    const int64_t jr = q * kNR;
+    const int64_t cols = nc - jr < kNR ? nc - jr : kNR;
+    float* d = dst + jr * kc;
     for (int64_t c = 0; c < cols; ++c) {
       const float* src = pr.B + (j0 + jr + c) * pr.ldb + p0;
       for (int64_t p = 0; p < kc; ++p) d[p * kNR + c] = src[p];
@@ -201,7 +214,7 @@ void gemm_region(const Problem& pr, detail::MicroKernel kern, int64_t kcs, const
       const int64_t kc = pr.K - pc < kcs ? pr.K - pc : kcs;
       const float beta = pc == 0 ? pr.beta : 1.0f;
       const bool last = pc + kc == pr.K;
-      for (int64_t q = 0; q < panels; ++q) pack_b_panel(b_pack, pr, jc, nc, pc, kc, q);
+      pack_b(b_pack, pr, jc, nc, pc, kc);
       for (int64_t i0 = rg.r0; i0 < rg.r1; i0 += kMC) {
         const int64_t mc = rg.r1 - i0 < kMC ? rg.r1 - i0 : kMC;
         pack_a(a_pack, pr, i0, mc, pc, kc);
