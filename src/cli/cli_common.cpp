@@ -27,9 +27,8 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<FinalReco
   try {
     try {
       app.parse(argc, argv);
-    } catch (const CLI::Success&) {
-      app.exit(CLI::Success());  // --help / --version print to stdout, exit 0
-      return 0;
+    } catch (const CLI::Success& e) {
+      return app.exit(e);  // --help / --version (CallForHelp/CallForVersion) print to stdout, exit 0
     } catch (const CLI::ParseError& e) {
       fail(ErrorKind::Usage, e.what(), " (see --help)");
     }

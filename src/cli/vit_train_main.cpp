@@ -1,8 +1,15 @@
 // vit-train: train a ViT or Performer from a JSON config plus overrides (PRODUCT.md).
 // Precedence: defaults < --config < named flags < --set (in order).
+// Under an MPI launcher (mpirun -np R vit-train ...) every rank runs this main: rank 0 alone
+// prints stdout JSON and info logs, the others log warnings prefixed [rank r] (dist/).
+#include <cstdio>
+#include <memory>
 #include <optional>
 
+#include <spdlog/spdlog.h>
+
 #include "cli/cli_common.hpp"
+#include "dist/agree.hpp"
 #include "optim/make_optimizer.hpp"
 #include "train/config.hpp"
 #include "train/trainer.hpp"
@@ -39,14 +46,23 @@ int main(int argc, char** argv) {
   r->add_option("--init-weights", init_weights, "start from timm-named weights (.safetensors)");
   r->add_flag("-q,--quiet", quiet, "only warnings and errors on stderr");
 
-  return cli::run_main(app, argc, argv, [&](int& signal) {
+  std::unique_ptr<Communicator> comm;  // outlives run_main: MPI_Finalize after the final record
+  const int code = cli::run_main(app, argc, argv, [&](int& signal) {
     cli::setup_logging(quiet);
+    comm = make_communicator(&argc, &argv);
+    if (comm->distributed() && !comm->lead()) {
+      if (!std::freopen("/dev/null", "w", stdout)) fail(ErrorKind::OsError, "cannot redirect stdout of rank ", comm->rank());
+      spdlog::set_pattern(fmt::format("%^[%H:%M:%S %L]%$ [rank {}] %v", comm->rank()));
+      spdlog::set_level(spdlog::level::warn);
+    }
+    Config config;
+    agree(*comm, [&] {  // a bad config on one rank stops all of them, with the same code
     if (config_path.empty()) {
       // Resuming a run needs no --config: the run directory holds the resolved one.
       if (!resume.empty() && !out.empty()) config_path = out + "/config.json";
       else fail(ErrorKind::Usage, "--config FILE is required (see configs/quickstart.json)");
     }
-    Config config = parse_config_file(config_path);
+    config = parse_config_file(config_path);
     auto set = [&](const std::string& key, const std::string& json_value) {
       apply_override(config, key + "=" + json_value);
     };
@@ -72,7 +88,30 @@ int main(int argc, char** argv) {
     for (const std::string& s : sets) apply_override(config, s);
     if (!out.empty()) config.out = out;
     validate(config);
+    });
     JsonLines stdout_lines(stdout);
-    return run_training(config, TrainOptions{resume, init_weights, quiet, config_path}, stdout_lines, signal);
+    if (!comm->distributed())
+      return run_training(config, TrainOptions{resume, init_weights, quiet, config_path}, stdout_lines, signal);
+    try {
+      FinalRecord fin = run_training(config, TrainOptions{resume, init_weights, quiet, config_path}, stdout_lines,
+                                     signal, *comm);
+      signal = 0;  // exit 128+sig after MPI_Finalize instead of dying by the signal
+      return fin;
+    } catch (const CollectiveError&) {
+      throw;  // every rank has it: run_main reports it, then all finalize
+    } catch (...) {
+      // This rank alone failed while the others may wait in a collective: report, then end the job.
+      std::string message;
+      FinalRecord fin;
+      fin.exit_code = exception_code(std::current_exception(), message);
+      fin.error = Error(static_cast<ErrorKind>(fin.exit_code), message);
+      std::fprintf(stderr, "error: [rank %d] %s\n", comm->rank(), message.c_str());
+      if (comm->lead()) stdout_lines.emit("final", final_record_json(fin));
+      std::fflush(nullptr);
+      comm->abort(fin.exit_code);
+      throw;  // not reached
+    }
   });
+  comm.reset();
+  return code;
 }

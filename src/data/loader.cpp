@@ -26,6 +26,15 @@ std::vector<int64_t> shuffled_order(int64_t n, uint64_t seed, int64_t epoch) {
   return p;
 }
 
+std::vector<int64_t> shard_positions(int64_t start, int64_t count, int64_t rank, int64_t world) {
+  VIT_CHECK(world >= 1 && rank >= 0 && rank < world && count >= 0, "shard_positions: rank ", rank, " of ", world,
+            ", count ", count);
+  std::vector<int64_t> pos;
+  pos.reserve(static_cast<size_t>(count / world + 1));
+  for (int64_t p = start + rank; p < start + count; p += world) pos.push_back(p);
+  return pos;
+}
+
 DataLoader::DataLoader(const ImageDataset& data, const DataSettings& settings, LoaderOptions options)
     : data_(data), settings_(settings), options_(options) {
   const int64_t C = data_.channels(), n = data_.size();
@@ -45,6 +54,11 @@ DataLoader::DataLoader(const ImageDataset& data, const DataSettings& settings, L
       lut_[static_cast<size_t>(c * 256 + v)] = (static_cast<float>(v) / 255.0f - mean) / sd;
   }
   const int64_t B = options_.batch_size;
+  if (options_.world < 1 || options_.rank < 0 || options_.rank >= options_.world)
+    fail(ErrorKind::Config, "loader rank ", options_.rank, " of ", options_.world, " is out of range");
+  if (options_.train && B % options_.world != 0)
+    fail(ErrorKind::Config, "train.batch_size ", B, " (the global batch) must be divisible by the ", options_.world,
+         " ranks");
   batches_ = options_.train ? n / B : (n + B - 1) / B;
   if (batches_ == 0)
     fail(ErrorKind::Config, "batch_size ", B, " is larger than the ", n, " usable training images of '",
@@ -69,7 +83,11 @@ Batch DataLoader::assemble(int64_t epoch, int64_t index, bool parallel) const {
             " out of range (", batches_, " batches per epoch)");
   const int64_t B_full = options_.batch_size, n = data_.size();
   const int64_t start = index * B_full;
-  const int64_t B = std::min(B_full, n - start);
+  const int64_t B_global = std::min(B_full, n - start);
+  const bool sharded = options_.world > 1;
+  const std::vector<int64_t> pos =
+      sharded ? shard_positions(start, B_global, options_.rank, options_.world) : std::vector<int64_t>();
+  const int64_t B = sharded ? static_cast<int64_t>(pos.size()) : B_global;
   const int64_t H = data_.height(), W = data_.width(), C = data_.channels(), HW = H * W;
 
   Batch batch;
@@ -79,9 +97,10 @@ Batch DataLoader::assemble(int64_t epoch, int64_t index, bool parallel) const {
   batch.labels.resize(static_cast<size_t>(B));
   if (options_.train) {
     const auto perm = order(epoch);
-    for (int64_t b = 0; b < B; ++b) batch.samples[static_cast<size_t>(b)] = (*perm)[static_cast<size_t>(start + b)];
+    for (int64_t b = 0; b < B; ++b)
+      batch.samples[static_cast<size_t>(b)] = (*perm)[static_cast<size_t>(sharded ? pos[static_cast<size_t>(b)] : start + b)];
   } else {
-    for (int64_t b = 0; b < B; ++b) batch.samples[static_cast<size_t>(b)] = start + b;
+    for (int64_t b = 0; b < B; ++b) batch.samples[static_cast<size_t>(b)] = sharded ? pos[static_cast<size_t>(b)] : start + b;
   }
   for (int64_t b = 0; b < B; ++b) batch.labels[static_cast<size_t>(b)] = data_.label(batch.samples[static_cast<size_t>(b)]);
   batch.images = Tensor::empty({B, C, H, W});

@@ -2,7 +2,8 @@
 // Training order is a Fisher-Yates shuffle driven by Rng(seed, Shuffle, epoch), augmentation by
 // Rng(seed, Augment, epoch, file index), so batch (epoch, index) is a pure function of those
 // numbers: a resume at (epoch, index) continues exactly, for any thread count. next() keeps one
-// batch prepared ahead on a background thread. Not a sampler for several ranks (yet).
+// batch prepared ahead on a background thread. With several ranks (data-parallel training) each
+// rank's loader yields its share of the same global batch (see shard_positions).
 #pragma once
 #include <cstdint>
 #include <future>
@@ -22,7 +23,17 @@ struct LoaderOptions {
   // timm does for training). Eval: file order, no augmentation, the last batch may be short.
   bool train = true;
   uint64_t seed = 0;
+  // Data-parallel sharding: batch_size stays the GLOBAL batch, and this loader yields rank's
+  // share of it (train: batch_size must be divisible by world). world == 1: the whole batch.
+  int64_t rank = 0, world = 1;
 };
+
+// The positions (in the epoch's order) that `rank` of `world` takes from the global batch
+// covering positions [start, start + count): start + rank + world * j, for each j with the
+// position still inside the batch. This is PyTorch's DistributedSampler (indices[rank::world])
+// applied per global batch, so the union over ranks is exactly the batch a single process
+// uses at the same step; for count divisible by world every rank gets count / world samples.
+std::vector<int64_t> shard_positions(int64_t start, int64_t count, int64_t rank, int64_t world);
 
 struct Batch {
   int64_t epoch = 0, index = 0;

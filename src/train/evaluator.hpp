@@ -12,6 +12,8 @@
 
 namespace vit {
 
+class Communicator;
+
 struct Prediction {
   int64_t sample;      // dataset index
   int32_t label, predicted;
@@ -28,7 +30,11 @@ struct EvalResult {
 };
 
 // `stop` is polled between batches (SIGINT/SIGTERM during eval); may be empty.
+// comm (data-parallel training): each rank scores its share of every batch (shard_positions)
+// and the sums, counts and confusion matrix are reduced, so every rank returns the result for
+// the whole set (the loss up to double rounding; `interrupted` when any rank was stopped);
+// predictions stay the rank's own. Collective: call on every rank. nullptr: one process.
 EvalResult evaluate(ViT& model, const ImageDataset& data, const DataSettings& settings, int64_t batch_size,
-                    bool keep_predictions, const std::function<bool()>& stop = {});
+                    bool keep_predictions, const std::function<bool()>& stop = {}, Communicator* comm = nullptr);
 
 }  // namespace vit

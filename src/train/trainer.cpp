@@ -3,18 +3,28 @@
 // inside it (S % steps_per_epoch) * accum_steps, the learning rate learning_rate(S), the dropout
 // masks Rng(seed, Dropout, micro-step, site), the FAVOR+ projections (seed, S / redraw_interval).
 // So "N steps straight" and "N/2, stop, resume, N/2" give the same bits.
+// Data-parallel (several ranks, dist/): every rank holds the model and takes its share of each
+// global batch; gradients are averaged across ranks before clipping, so all ranks take the same
+// step. Rank 0 alone writes files and stdout; local work runs inside sync() so that a failure
+// on any rank makes all ranks stop at the same point with the same error (dist/agree.hpp).
 #include "train/trainer.hpp"
 
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
 #include "core/parallel.hpp"
 #include "data/loader.hpp"
+#include "dist/agree.hpp"
+#include "dist/grad_reducer.hpp"
+#include "dist/state_sync.hpp"
+#include "dist/threads.hpp"
 #include "kernels/gemm.hpp"
 #include "nn/vit.hpp"
 #include "optim/clip.hpp"
@@ -62,8 +72,8 @@ constexpr const char* kModelPrefix = "model.";
 
 class Trainer {
  public:
-  Trainer(Config config, TrainOptions options, JsonLines& out)
-      : cfg_(std::move(config)), opt_(std::move(options)), out_(out) {}
+  Trainer(Config config, TrainOptions options, JsonLines& out, Communicator& comm)
+      : cfg_(std::move(config)), opt_(std::move(options)), out_(out), comm_(comm) {}
 
   FinalRecord run(int& signal);
 
@@ -78,10 +88,20 @@ class Trainer {
   CheckpointState snapshot(bool weights_only);
   void save(const char* why);
   double elapsed_s() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+  // Data-parallel plumbing; each is exactly `fn()` / nothing for a single process.
+  void sync(const std::function<void()>& fn) { agree(comm_, fn); }
+  void lead_io(const std::function<void()>& fn);  // rank 0 only; its error is agreed at the next sync_io()
+  void sync_io();
+  void replicate_from_lead();
 
   Config cfg_;
   TrainOptions opt_;
   JsonLines& out_;
+  Communicator& comm_;
+  std::unique_ptr<GradReducer> reducer_;  // several ranks only
+  std::exception_ptr io_error_;           // rank 0's file/stdout error, pending until sync_io()
+  int64_t dropout_key_offset_ = 0;        // rank << 40: ranks draw different dropout masks
+  double step_s_ = 0;                     // time in train_step (for the allreduce share)
   FinalRecord fin_;
   std::string dir_;
   std::unique_ptr<RunLock> lock_;
@@ -124,6 +144,9 @@ void Trainer::load_data() {
     val_folder = scan_image_folder(cfg_.data.val);
     check_same_classes(train_folder, *val_folder, "validation folder " + cfg_.data.val);
   }
+  if (train_folder.classes.size() < 2)
+    fail(ErrorKind::Data, "training folder '", cfg_.data.train, "' has only one class ('", train_folder.classes[0],
+         "'): a classifier needs at least two class sub-folders");
   data_hash_ = manifest_hash(train_folder);
   train_set_ = std::make_unique<ImageDataset>(std::move(train_folder), cfg_.data);
   spdlog::info("train set: {} images decoded{}", train_set_->size(),
@@ -137,7 +160,7 @@ void Trainer::load_data() {
   cfg_.model.image_size = cfg_.data.image_size;
   cfg_.model.channels = cfg_.data.channels;
   loader_ = std::make_unique<DataLoader>(*train_set_, cfg_.data,
-                                         LoaderOptions{cfg_.train.batch_size, true, cfg_.train.seed});
+                                         LoaderOptions{cfg_.train.batch_size, true, cfg_.train.seed, comm_.rank(), comm_.size()});
   steps_per_epoch_ = loader_->batches_per_epoch() / cfg_.train.accum_steps;
   if (steps_per_epoch_ < 1)
     fail(ErrorKind::Config, "train.accum_steps ", cfg_.train.accum_steps, " exceeds the ", loader_->batches_per_epoch(),
@@ -154,7 +177,7 @@ void Trainer::load_data() {
 void Trainer::build_model() {
   validate(cfg_.model);
   model_ = std::make_unique<ViT>(cfg_.model, cfg_.train.seed);
-  if (!opt_.init_weights.empty()) {
+  if (!opt_.init_weights.empty() && comm_.lead()) {
     SafeTensors w = read_safetensors(opt_.init_weights);
     StateDict state;
     const auto own = model_->state_dict(false);
@@ -204,6 +227,10 @@ void Trainer::resume_or_init() {
     fail(ErrorKind::Data, path, ": class list differs from the training folder's");
   if (ck->data_manifest != hex64(data_hash_))
     fail(ErrorKind::Data, path, ": the training folder changed since this checkpoint (manifest hash differs)");
+  const int64_t saved_world = ck->train.counters.count("dist.world_size") ? ck->train.counters.at("dist.world_size") : 1;
+  if (saved_world != comm_.size())
+    spdlog::warn("resuming with {} rank(s), the checkpoint was written by {}: same global batch, so the same samples "
+                 "per step; gradient sums round differently and dropout masks of ranks > 0 differ", comm_.size(), saved_world);
   if (ck->train.threads != num_threads()) {
     spdlog::warn("resuming with {} threads, the checkpoint was written with {}", num_threads(), ck->train.threads);
   }
@@ -230,12 +257,14 @@ void Trainer::resume_or_init() {
 }
 
 void Trainer::train_step() {
+  const auto t0 = Clock::now();
   const int64_t accum = cfg_.train.accum_steps;
+  double loss_sum = 0, hits = 0, seen = 0;
+  sync([&] {
   model_->maybe_redraw(step_, cfg_.train.seed);
-  double loss_sum = 0;
   for (int64_t micro = 0; micro < accum; ++micro) {
     Batch batch = loader_->next();
-    Var logits = model_->forward(batch.images, step_ * accum + micro);
+    Var logits = model_->forward(batch.images, step_ * accum + micro + dropout_key_offset_);
     Var loss = ViT::loss(logits, batch.labels, cfg_.train.label_smoothing);
     const float l = loss.value()[0];
     loss_sum += l;
@@ -245,11 +274,23 @@ void Trainer::train_step() {
     const float* z = logits.value().data();
     for (int64_t b = 0; b < B; ++b) {
       const float* row = z + b * K;
-      epoch_hits_ += static_cast<int64_t>(std::max_element(row, row + K) - row) == batch.labels[static_cast<size_t>(b)];
+      hits += static_cast<int64_t>(std::max_element(row, row + K) - row) == batch.labels[static_cast<size_t>(b)];
     }
-    epoch_seen_ += static_cast<double>(B);
+    seen += static_cast<double>(B);
   }
+  });
+  if (reducer_) {  // several ranks: the global batch's mean loss, counts and mean gradient
+    double v[3] = {loss_sum, hits, seen};
+    comm_.allreduce_sum(v, 3);
+    loss_sum = v[0] / static_cast<double>(comm_.size());
+    hits = v[1];
+    seen = v[2];
+    reducer_->average();
+  }
+  epoch_hits_ += hits;
+  epoch_seen_ += seen;
   last_loss_ = loss_sum / static_cast<double>(accum);
+  sync([&] {
   last_grad_norm_ = clip_grad_norm(params_, cfg_.optim.clip_grad_norm);
   if (!std::isfinite(last_loss_) || !std::isfinite(last_grad_norm_)) {
     const std::string what = !std::isfinite(last_loss_) ? "loss" : "gradient norm";
@@ -265,26 +306,31 @@ void Trainer::train_step() {
   optim_->zero_grad();
   epoch_loss_ += last_loss_;
   ++step_;
+  });
+  step_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 EvalResult Trainer::eval_now() {
   EvalResult r;
   optim_->with_eval_weights([&] {
-    r = evaluate(*model_, *val_set_, cfg_.data, cfg_.train.batch_size, false, [] { return stop_signal() != 0; });
+    r = evaluate(*model_, *val_set_, cfg_.data, cfg_.train.batch_size, false, [] { return stop_signal() != 0; },
+                 &comm_);
   });
   return r;
 }
 
 void Trainer::after_eval(const EvalResult& r) {
   last_top1_ = r.top1;
+  lead_io([&] {
   Json fields = {{"step", step_}, {"epoch", (step_ - 1) / steps_per_epoch_ + 1}, {"eval_loss", r.loss},
                  {"eval_top1", r.top1}, {"eval_top5", r.top5}, {"count", r.count}};
   out_.emit("eval", fields);
   files_->metric("eval", fields);
   spdlog::info("eval at step {}: loss {:.4f} top-1 {:.2f}% top-5 {:.2f}%", step_, r.loss, r.top1, r.top5);
+  });
   if (r.top1 > best_top1_) {
     best_top1_ = r.top1;
-    optim_->with_eval_weights([&] { write_best(dir_, snapshot(/*weights_only=*/true)); });
+    lead_io([&] { optim_->with_eval_weights([&] { write_best(dir_, snapshot(/*weights_only=*/true)); }); });
   }
 }
 
@@ -318,6 +364,7 @@ CheckpointState Trainer::snapshot(bool weights_only) {
   ts.sums["epoch_loss"] = epoch_loss_;
   ts.sums["epoch_hits"] = epoch_hits_;
   ts.sums["epoch_seen"] = epoch_seen_;
+  if (comm_.distributed()) ts.counters["dist.world_size"] = comm_.size();
   return ck;
 }
 
@@ -331,19 +378,82 @@ void Trainer::save(const char* why) {
   files_->metric("checkpoint", fields);
 }
 
+void Trainer::lead_io(const std::function<void()>& fn) {
+  if (!comm_.lead()) return;
+  if (!comm_.distributed()) return fn();
+  try {
+    fn();
+  } catch (...) {
+    if (!io_error_) io_error_ = std::current_exception();
+  }
+}
+
+void Trainer::sync_io() {
+  sync([&] {
+    if (io_error_) std::rethrow_exception(std::exchange(io_error_, nullptr));
+  });
+}
+
+// Several ranks: the same config and data everywhere, then rank 0's model, optimizer state and
+// loop counters everywhere (it alone read the checkpoint or --init-weights).
+void Trainer::replicate_from_lead() {
+  const std::string canonical = to_canonical_json(cfg_);
+  uint64_t lo[2] = {xxh64(canonical.data(), canonical.size()), data_hash_};
+  uint64_t hi[2] = {lo[0], lo[1]};
+  comm_.allreduce_min(lo, 2);
+  comm_.allreduce_max(hi, 2);
+  if (lo[0] != hi[0])
+    fail_together(comm_, ErrorKind::Config, "the ranks resolved different configs (same command line and config file on every host?)");
+  if (lo[1] != hi[1])
+    fail_together(comm_, ErrorKind::Data, "the ranks see different training folders (manifest hashes differ)");
+  broadcast_training_state(comm_, *model_, *optim_);
+  std::vector<int64_t> ints = {step_, skipped_};
+  std::vector<double> sums = {best_top1_, last_top1_ ? 1.0 : 0.0, last_top1_.value_or(0), epoch_loss_, epoch_hits_, epoch_seen_};
+  broadcast_values(comm_, ints);
+  broadcast_values(comm_, sums);
+  step_ = ints[0], skipped_ = ints[1];
+  best_top1_ = sums[0];
+  last_top1_ = sums[1] > 0 ? std::optional<double>(sums[2]) : std::nullopt;
+  epoch_loss_ = sums[3], epoch_hits_ = sums[4], epoch_seen_ = sums[5];
+  check_replicas_equal(comm_, params_, step_);
+  reducer_ = std::make_unique<GradReducer>(comm_, params_);
+  dropout_key_offset_ = static_cast<int64_t>(comm_.rank()) << 40;
+}
+
 FinalRecord Trainer::run(int& signal) {
   set_num_threads(cfg_.train.threads);
-  prepare_run_dir();
+  if (comm_.distributed()) {
+    const ThreadPlan plan = plan_rank_threads(cfg_.train.threads, comm_.local_size(), affinity_cores(), host_cores());
+    set_num_threads(plan.threads);
+    if (!plan.warning.empty()) spdlog::warn("{}", plan.warning);
+  }
+  sync([&] {
+    if (comm_.lead()) prepare_run_dir();
+  });
+  broadcast_string(comm_, dir_, 0);
+  cfg_.out = dir_;
+  if (comm_.distributed())
+    spdlog::info("data-parallel over {}: {} ranks ({} on this host), global batch {} = {} per rank",
+                 comm_.backend(), comm_.size(), comm_.local_size(), cfg_.train.batch_size,
+                 cfg_.train.batch_size / comm_.size());
   spdlog::info("vit-train {} | {} threads | GEMM path {} | config {}", VIT_VERSION, num_threads(), kernels::gemm_simd_path(),
                opt_.config_path);
-  load_data();
-  build_model();
-  write_file_atomic(dir_ + "/config.json", to_json(cfg_) + "\n");
-  write_file_atomic(dir_ + "/classes.json", dump_json(Json(train_set_->classes())) + "\n");
+  sync([&] {
+    load_data();
+    build_model();
+  });
   spdlog::info("model: {} {} params | optimizer {} | {} steps ({} per epoch, batch {} x {} accum)",
                cfg_.model.attention == AttentionKind::Favor ? "Performer" : "ViT", model_->num_parameters(),
                opt_name(cfg_.optim), total_steps_, steps_per_epoch_, cfg_.train.batch_size, cfg_.train.accum_steps);
-  resume_or_init();
+  sync([&] {
+    if (!comm_.lead()) return;
+    resume_or_init();
+    // Only after the resume checks: a refused resume (other model, other data) must leave the run
+    // directory's config.json as it was, or the next `--resume auto` without --config would break.
+    write_file_atomic(dir_ + "/config.json", to_json(cfg_) + "\n");
+    write_file_atomic(dir_ + "/classes.json", dump_json(Json(train_set_->classes())) + "\n");
+  });
+  if (comm_.distributed()) replicate_from_lead();
   fin_.steps = step_;
   if (step_ >= total_steps_) {
     spdlog::info("run already complete ({} of {} steps)", step_, total_steps_);
@@ -358,11 +468,13 @@ FinalRecord Trainer::run(int& signal) {
                       {"train_images", train_set_->size()}, {"val_images", val_set_ ? val_set_->size() : 0},
                       {"classes", train_set_->classes().size()}, {"optimizer", opt_name(cfg_.optim)},
                       {"threads", num_threads()}, {"run_dir", dir_}};
-  out_.emit("start", start);
-  files_->metric("start", start);
+  lead_io([&] {
+    out_.emit("start", start);
+    files_->metric("start", start);
+  });
 
   loader_->seek(step_ / steps_per_epoch_, (step_ % steps_per_epoch_) * cfg_.train.accum_steps);
-  Progress progress(total_steps_, cfg_.train.log_every_steps, opt_.quiet);
+  Progress progress(total_steps_, cfg_.train.log_every_steps, opt_.quiet || !comm_.lead());
   const int64_t eval_every = cfg_.train.eval_every_steps, ckpt_every = cfg_.train.checkpoint_every_steps;
   const double images_per_step = static_cast<double>(cfg_.train.batch_size * cfg_.train.accum_steps);
   epoch_start_ = Clock::now();
@@ -380,8 +492,10 @@ FinalRecord Trainer::run(int& signal) {
     const double lr = learning_rate(cfg_.schedule, cfg_.optim.lr, step_ - 1);
     progress.update(epoch, step_, last_loss_, lr, img_s);
     if (step_ % cfg_.train.log_every_steps == 0)
-      files_->metric("train", {{"step", step_}, {"epoch", epoch}, {"loss", last_loss_}, {"lr", lr},
-                               {"grad_norm", last_grad_norm_}, {"img_per_s", img_s}});
+      lead_io([&] {
+        files_->metric("train", {{"step", step_}, {"epoch", epoch}, {"loss", last_loss_}, {"lr", lr},
+                                 {"grad_norm", last_grad_norm_}, {"img_per_s", img_s}});
+      });
     const bool epoch_end = step_ % steps_per_epoch_ == 0;
     const bool done = step_ == total_steps_;
     std::optional<EvalResult> ev;
@@ -399,17 +513,30 @@ FinalRecord Trainer::run(int& signal) {
                              ev && !ev->interrupted ? std::optional<double>(ev->top1) : std::nullopt,
                              ev && !ev->interrupted ? std::optional<double>(ev->top5) : std::nullopt,
                              lr, epoch_seen_ / std::max(epoch_s, 1e-9), epoch_s};
-      files_->summary(row);
-      out_.emit("epoch", {{"step", step_}, {"epoch", epoch}, {"train_loss", row.train_loss},
-                          {"train_top1", row.train_top1}, {"eval_top1", row.eval_top1 ? Json(*row.eval_top1) : Json()}});
+      lead_io([&] {
+        files_->summary(row);
+        out_.emit("epoch", {{"step", step_}, {"epoch", epoch}, {"train_loss", row.train_loss},
+                            {"train_top1", row.train_top1}, {"eval_top1", row.eval_top1 ? Json(*row.eval_top1) : Json()}});
+      });
       epoch_loss_ = epoch_hits_ = epoch_seen_ = 0;
       epoch_start_ = Clock::now();
     }
-    const bool timed_out = cfg_.train.max_wall_time_s > 0 && elapsed_s() >= cfg_.train.max_wall_time_s;
-    const int sig = stop_signal();
+    bool timed_out = cfg_.train.max_wall_time_s > 0 && elapsed_s() >= cfg_.train.max_wall_time_s;
+    int sig = stop_signal();
+    if (comm_.distributed()) {  // all ranks stop at the same step: any rank's signal or time limit
+      sync_io();
+      int64_t vote[2] = {sig, timed_out ? 1 : 0};
+      comm_.allreduce_max(vote, 2);
+      sig = static_cast<int>(vote[0]);
+      timed_out = vote[1] != 0;
+    }
     if (epoch_end || done || sig || timed_out || (ckpt_every > 0 && step_ % ckpt_every == 0)) {
       progress.finish();
-      save(done ? "final" : sig ? "signal" : timed_out ? "time_limit" : "periodic");
+      check_replicas_equal(comm_, params_, step_);  // never save diverged replicas
+      lead_io([&] { save(done ? "final" : sig ? "signal" : timed_out ? "time_limit" : "periodic"); });
+      sync_io();
+    } else if (comm_.distributed() && step_ % 100 == 0) {
+      check_replicas_equal(comm_, params_, step_);
     }
     if (sig) {
       spdlog::warn("stopped by signal {} at step {}; resume with --resume auto", sig, step_);
@@ -426,6 +553,13 @@ FinalRecord Trainer::run(int& signal) {
     }
   }
   progress.finish();
+  if (reducer_ && step_s_ > 0) {
+    fin_.extra["ranks"] = comm_.size();
+    fin_.extra["allreduce_s"] = reducer_->comm_seconds();
+    fin_.extra["train_step_s"] = step_s_;
+    spdlog::info("data-parallel: gradient allreduce {:.3f} s of {:.3f} s in training steps ({:.1f}%)",
+                 reducer_->comm_seconds(), step_s_, 100.0 * reducer_->comm_seconds() / step_s_);
+  }
   fin_.steps = step_;
   fin_.best_eval_top1 = best_top1_ >= 0 ? std::optional<double>(best_top1_) : std::nullopt;
   fin_.final_eval_top1 = last_top1_;
@@ -435,7 +569,11 @@ FinalRecord Trainer::run(int& signal) {
 }  // namespace
 
 FinalRecord run_training(Config config, const TrainOptions& options, JsonLines& out, int& signal) {
-  Trainer trainer(std::move(config), options, out);
+  return run_training(std::move(config), options, out, signal, local_comm());
+}
+
+FinalRecord run_training(Config config, const TrainOptions& options, JsonLines& out, int& signal, Communicator& comm) {
+  Trainer trainer(std::move(config), options, out, comm);
   return trainer.run(signal);
 }
 

@@ -22,4 +22,11 @@ struct TrainOptions {
 // number when a SIGINT/SIGTERM stopped the run (after a checkpoint was committed).
 FinalRecord run_training(Config config, const TrainOptions& options, JsonLines& out, int& signal);
 
+// Data-parallel: every rank of `comm` calls this with the same config (see dist/). Rank 0
+// writes the run directory and stdout; errors are agreed, so all ranks throw the same
+// CollectiveError (dist/agree.hpp); an error that escapes as anything else happened on one
+// rank only, while the others may wait in a collective: the caller must abort the job.
+class Communicator;
+FinalRecord run_training(Config config, const TrainOptions& options, JsonLines& out, int& signal, Communicator& comm);
+
 }  // namespace vit
