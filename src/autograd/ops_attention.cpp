@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "autograd/ops.hpp"
+#include "autograd/ops_profile.hpp"
 #include "kernels/attention.hpp"
 #include "kernels/favor.hpp"
 
@@ -36,7 +37,7 @@ Var attention(const Var& qkv, int64_t heads, float attn_dropout, uint64_t dropou
   kernels::attention_forward(out.data(), lse.data(), qkv.value().data(), dims, drop);
   // Held for backward: the output itself (shared storage, B*N*D) and lse (B*H*N floats) besides
   // the input qkv; never an N x N matrix. Backward scratch is O(tile) per thread.
-  return record(out, {qkv}, [qkv, out, lse, dims, drop](const Tensor& dout) {
+  return profiled_record(out, {qkv}, [qkv, out, lse, dims, drop](const Tensor& dout) {
     if (!qkv.requires_grad()) return;
     kernels::attention_backward(qkv.grad().data(), dout.data(), out.data(), lse.data(),
                                 qkv.value().data(), dims, drop);
@@ -66,7 +67,7 @@ Var favor_attention(const Var& qkv, int64_t heads, const Tensor& projection, Fav
   // projection (F*d: a redraw between forward and backward must not change the gradient).
   // phi(Q) and phi(K) (N*F per head) are recomputed, not kept.
   const Tensor w = projection.clone();
-  return record(out, {qkv}, [qkv, out, kv, ksum, den, w, dims, map, eps](const Tensor& dout) {
+  return profiled_record(out, {qkv}, [qkv, out, kv, ksum, den, w, dims, map, eps](const Tensor& dout) {
     if (!qkv.requires_grad()) return;
     kernels::favor_backward(qkv.grad().data(), dout.data(), out.data(), kv.data(), ksum.data(),
                             den.data(), qkv.value().data(), w.data(), dims, map, eps);

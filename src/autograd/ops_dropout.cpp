@@ -2,6 +2,7 @@
 // serially in element (or sample) order from the caller's Rng, so a mask depends only on the
 // stream, never on the thread count; kernels/dropout applies them. Callers skip these in eval.
 #include "autograd/ops.hpp"
+#include "autograd/ops_profile.hpp"
 #include "kernels/dropout.hpp"
 
 namespace vit {
@@ -22,7 +23,7 @@ Var dropout(const Var& x, float p, Rng& rng) {
   const Tensor mask = draw_keep_scale(x.numel(), p, rng);
   Tensor out = Tensor::empty(x.shape());
   kernels::mask_forward(out.data(), x.value().data(), mask.data(), x.numel());
-  return record(out, {x}, [x, mask](const Tensor& dout) {
+  return profiled_record(out, {x}, [x, mask](const Tensor& dout) {
     if (x.requires_grad()) kernels::mask_backward(x.grad().data(), dout.data(), mask.data(), x.numel());
   }, "dropout");
 }
@@ -35,7 +36,7 @@ Var drop_path(const Var& x, float p, Rng& rng) {
   const Tensor row_scale = draw_keep_scale(B, p, rng);
   Tensor out = Tensor::empty(x.shape());
   kernels::row_scale_forward(out.data(), x.value().data(), row_scale.data(), B, inner);
-  return record(out, {x}, [x, row_scale, B, inner](const Tensor& dout) {
+  return profiled_record(out, {x}, [x, row_scale, B, inner](const Tensor& dout) {
     if (x.requires_grad())
       kernels::row_scale_backward(x.grad().data(), dout.data(), row_scale.data(), B, inner);
   }, "drop_path");

@@ -2,6 +2,7 @@
 // the backward closure side by side. Broadcasting is the "suffix" rule of ops.hpp only; there is
 // no general numpy broadcasting.
 #include "autograd/ops.hpp"
+#include "autograd/ops_profile.hpp"
 #include "kernels/activation.hpp"
 #include "kernels/elementwise.hpp"
 
@@ -25,7 +26,7 @@ Var add(const Var& a, const Var& b) {
   const int64_t inner = b.numel();
   Tensor out = Tensor::empty(a.shape());
   kernels::add_forward(out.data(), a.value().data(), b.value().data(), outer, inner);
-  return record(out, {a, b}, [a, b, outer, inner](const Tensor& dout) {
+  return profiled_record(out, {a, b}, [a, b, outer, inner](const Tensor& dout) {
     kernels::add_backward(grad_or_null(a), grad_or_null(b), dout.data(), outer, inner);
   }, "add");
 }
@@ -35,7 +36,7 @@ Var mul(const Var& a, const Var& b) {
   const int64_t inner = b.numel();
   Tensor out = Tensor::empty(a.shape());
   kernels::mul_forward(out.data(), a.value().data(), b.value().data(), outer, inner);
-  return record(out, {a, b}, [a, b, outer, inner](const Tensor& dout) {
+  return profiled_record(out, {a, b}, [a, b, outer, inner](const Tensor& dout) {
     kernels::mul_backward(grad_or_null(a), grad_or_null(b), dout.data(), a.value().data(),
                           b.value().data(), outer, inner);
   }, "mul");
@@ -44,7 +45,7 @@ Var mul(const Var& a, const Var& b) {
 Var scale(const Var& a, float s) {
   Tensor out = Tensor::empty(a.shape());
   kernels::scale_forward(out.data(), a.value().data(), s, a.numel());
-  return record(out, {a}, [a, s](const Tensor& dout) {
+  return profiled_record(out, {a}, [a, s](const Tensor& dout) {
     if (a.requires_grad()) kernels::scale_accumulate(a.grad().data(), dout.data(), s, a.numel());
   }, "scale");
 }
@@ -52,7 +53,7 @@ Var scale(const Var& a, float s) {
 Var gelu(const Var& x) {
   Tensor out = Tensor::empty(x.shape());
   kernels::gelu_forward(out.data(), x.value().data(), x.numel());
-  return record(out, {x}, [x](const Tensor& dout) {
+  return profiled_record(out, {x}, [x](const Tensor& dout) {
     if (x.requires_grad())
       kernels::gelu_backward(x.grad().data(), dout.data(), x.value().data(), x.numel());
   }, "gelu");
@@ -60,7 +61,7 @@ Var gelu(const Var& x) {
 
 Var sum(const Var& x) {
   Tensor out = Tensor::full({1}, static_cast<float>(kernels::sum_forward(x.value().data(), x.numel())));
-  return record(out, {x}, [x](const Tensor& dout) {
+  return profiled_record(out, {x}, [x](const Tensor& dout) {
     if (x.requires_grad()) kernels::fill_accumulate(x.grad().data(), dout[0], x.numel());
   }, "sum");
 }
@@ -69,7 +70,7 @@ Var mean(const Var& x) {
   VIT_CHECK(x.numel() > 0, "mean of an empty tensor, shape ", x.shape());
   const double n = static_cast<double>(x.numel());
   Tensor out = Tensor::full({1}, static_cast<float>(kernels::sum_forward(x.value().data(), x.numel()) / n));
-  return record(out, {x}, [x, n](const Tensor& dout) {
+  return profiled_record(out, {x}, [x, n](const Tensor& dout) {
     if (x.requires_grad())
       kernels::fill_accumulate(x.grad().data(), static_cast<float>(dout[0] / n), x.numel());
   }, "mean");

@@ -2,7 +2,9 @@
 // backward closure side by side. All products go through kernels/gemm; bias gradients use the
 // deterministic column sums of kernels/elementwise. No broadcasting beyond what ops.hpp states.
 #include "autograd/ops.hpp"
+#include "autograd/ops_profile.hpp"
 #include "kernels/elementwise.hpp"
+#include "kernels/activation.hpp"
 #include "kernels/gemm.hpp"
 
 namespace vit {
@@ -59,7 +61,7 @@ Var matmul(const Var& a, const Var& b) {
   Tensor out = Tensor::empty({M, N});
   kernels::gemm(false, false, M, N, K, 1.0f, a.value().data(), K, b.value().data(), N, 0.0f,
                 out.data(), N);
-  return record(out, {a, b}, [a, b, M, N, K](const Tensor& dout) {
+  return profiled_record(out, {a, b}, [a, b, M, N, K](const Tensor& dout) {
     // out = a b: da += dout b^T, db += a^T dout
     if (a.requires_grad())
       kernels::gemm(false, true, M, K, N, 1.0f, dout.data(), N, b.value().data(), N, 1.0f,
@@ -84,7 +86,7 @@ Var bmm(const Var& a, const Var& b, bool trans_a, bool trans_b) {
   Tensor out = Tensor::empty({B, M, N});
   kernels::gemm_batched(trans_a, trans_b, M, N, K, 1.0f, a.value().data(), lda, sa,
                         b.value().data(), ldb, sb, 0.0f, out.data(), N, M * N, B);
-  return record(out, {a, b}, [=](const Tensor& dout) {
+  return profiled_record(out, {a, b}, [=](const Tensor& dout) {
     const float* g = dout.data();
     const float* av = a.value().data();
     const float* bv = b.value().data();
@@ -120,7 +122,7 @@ Var linear(const Var& x, const Var& w, const Var& b) {
   // y [rows, out] = x [rows, in] w^T (w stored [out, in]) + b
   kernels::gemm_ex(false, true, rows, out, in, 1.0f, x.value().data(), in, w.value().data(), in,
                    0.0f, y.data(), out, ep);
-  return record(y, linear_inputs(x, w, b), [x, w, b, rows](const Tensor& dy) {
+  return profiled_record(y, linear_inputs(x, w, b), [x, w, b, rows](const Tensor& dy) {
     linear_backward(x, w, b, dy.data(), rows);
   }, "linear");
 }
@@ -131,16 +133,18 @@ Var linear_gelu(const Var& x, const Var& w, const Var& b) {
   const Shape shape = linear_out_shape(x.shape(), out);
   Tensor y = Tensor::empty(shape);
   Tensor pre = Tensor::empty(shape);  // h = x w^T + b, kept for gelu'(h) in backward
+  // Bias in the GEMM epilogue, GELU as a separate vectorised pass with kernels/activation.hpp's
+  // gelu_value: the one GELU definition shared with gelu() (the epilogue's own GELU is a
+  // scalar std::erf per element, several times slower than the whole pass here).
   kernels::GemmEpilogue ep;
   ep.bias = b.defined() ? b.value().data() : nullptr;
-  ep.gelu = true;
-  ep.pre_act = pre.data();
   kernels::gemm_ex(false, true, rows, out, in, 1.0f, x.value().data(), in, w.value().data(), in,
-                   0.0f, y.data(), out, ep);
-  return record(y, linear_inputs(x, w, b), [x, w, b, rows, pre](const Tensor& dy) {
+                   0.0f, pre.data(), out, ep);
+  kernels::gelu_forward(y.data(), pre.data(), pre.numel());
+  return profiled_record(y, linear_inputs(x, w, b), [x, w, b, rows, pre](const Tensor& dy) {
     // y = gelu(h): dh = dy * gelu'(h), then the linear backward with dh.
     Tensor dh = Tensor::empty(pre.shape());
-    kernels::gemm_gelu_backward(dh.data(), dy.data(), pre.data(), pre.numel());
+    kernels::gelu_backward_to(dh.data(), dy.data(), pre.data(), pre.numel());
     linear_backward(x, w, b, dh.data(), rows);
   }, "linear_gelu");
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "autograd/ops.hpp"
+#include "autograd/ops_profile.hpp"
 #include "kernels/cross_entropy.hpp"
 #include "kernels/layernorm.hpp"
 #include "kernels/softmax.hpp"
@@ -28,7 +29,7 @@ Var layer_norm(const Var& x, const Var& weight, const Var& bias, float eps) {
   Tensor mean = Tensor::empty({R}), rstd = Tensor::empty({R});
   kernels::layernorm_forward(out.data(), mean.data(), rstd.data(), x.value().data(),
                              data_or_null(weight), data_or_null(bias), R, D, eps);
-  return record(out, {x, weight, bias}, [x, weight, bias, mean, rstd, R, D](const Tensor& dout) {
+  return profiled_record(out, {x, weight, bias}, [x, weight, bias, mean, rstd, R, D](const Tensor& dout) {
     kernels::layernorm_backward(grad_or_null(x), grad_or_null(weight), grad_or_null(bias),
                                 dout.data(), x.value().data(), mean.data(), rstd.data(),
                                 data_or_null(weight), R, D);
@@ -41,7 +42,7 @@ Var softmax(const Var& x) {
   const int64_t K = x.size(-1), R = x.numel() / K;
   Tensor y = Tensor::empty(x.shape());
   kernels::softmax_forward(y.data(), x.value().data(), R, K);
-  return record(y, {x}, [x, y, R, K](const Tensor& dout) {
+  return profiled_record(y, {x}, [x, y, R, K](const Tensor& dout) {
     if (x.requires_grad()) kernels::softmax_backward(x.grad().data(), dout.data(), y.data(), R, K);
   }, "softmax");
 }
@@ -63,7 +64,7 @@ Var cross_entropy(const Var& logits, const std::vector<int32_t>& labels, float s
   double total = 0.0;  // rows summed in order, in double
   for (int64_t b = 0; b < B; ++b) total += losses[b];
   Tensor out = Tensor::full({1}, static_cast<float>(total / static_cast<double>(B)));
-  return record(out, {logits}, [logits, labels, lse, B, K, smoothing](const Tensor& dout) {
+  return profiled_record(out, {logits}, [logits, labels, lse, B, K, smoothing](const Tensor& dout) {
     if (!logits.requires_grad()) return;
     // loss = mean_b loss_b, so every row gets dout / B
     const Tensor dloss = Tensor::full({B}, static_cast<float>(dout[0] / static_cast<double>(B)));

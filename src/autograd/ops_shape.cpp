@@ -1,6 +1,7 @@
 // Shape ops: reshape (shares storage), permute_0213, patchify, concat_cls, select_token and
 // mean_tokens (copies through kernels/shape). Tensors stay contiguous; there are no views.
 #include "autograd/ops.hpp"
+#include "autograd/ops_profile.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/shape.hpp"
 
@@ -28,7 +29,7 @@ Var reshape(const Var& x, const Shape& shape) {
             " elements, target ", shape, " has ", shape_numel(target));
   // Same storage as x: the output is not written in place by any op, so sharing is safe.
   Tensor out = x.value().reshape(target);
-  return record(out, {x}, [x](const Tensor& dout) {
+  return profiled_record(out, {x}, [x](const Tensor& dout) {
     if (x.requires_grad()) kernels::scale_accumulate(x.grad().data(), dout.data(), 1.0f, x.numel());
   }, "reshape");
 }
@@ -38,7 +39,7 @@ Var permute_0213(const Var& x) {
   const int64_t A = x.size(0), B = x.size(1), C = x.size(2), E = x.size(3);
   Tensor out = Tensor::empty({A, C, B, E});
   kernels::permute_0213_forward(out.data(), x.value().data(), A, B, C, E);
-  return record(out, {x}, [x, A, B, C, E](const Tensor& dout) {
+  return profiled_record(out, {x}, [x, A, B, C, E](const Tensor& dout) {
     if (x.requires_grad()) kernels::permute_0213_backward(x.grad().data(), dout.data(), A, B, C, E);
   }, "permute_0213");
 }
@@ -51,7 +52,7 @@ Var patchify(const Var& images, int64_t patch) {
   const int64_t L = (H / patch) * (W / patch);
   Tensor out = Tensor::empty({B, L, C * patch * patch});
   kernels::patchify_forward(out.data(), images.value().data(), B, C, H, W, patch);
-  return record(out, {images}, [images, B, C, H, W, patch](const Tensor& dout) {
+  return profiled_record(out, {images}, [images, B, C, H, W, patch](const Tensor& dout) {
     if (images.requires_grad())
       kernels::patchify_backward(images.grad().data(), dout.data(), B, C, H, W, patch);
   }, "patchify");
@@ -64,7 +65,7 @@ Var concat_cls(const Var& cls, const Var& x) {
             D, "] for x ", x.shape());
   Tensor out = Tensor::empty({B, N + 1, D});
   kernels::concat_cls_forward(out.data(), cls.value().data(), x.value().data(), B, N, D);
-  return record(out, {cls, x}, [cls, x, B, N, D](const Tensor& dout) {
+  return profiled_record(out, {cls, x}, [cls, x, B, N, D](const Tensor& dout) {
     kernels::concat_cls_backward(cls.requires_grad() ? cls.grad().data() : nullptr,
                                  x.requires_grad() ? x.grad().data() : nullptr, dout.data(), B, N, D);
   }, "concat_cls");
@@ -77,7 +78,7 @@ Var select_token(const Var& x, int64_t index) {
             ") for x ", x.shape());
   Tensor out = Tensor::empty({B, D});
   kernels::select_token_forward(out.data(), x.value().data(), B, N, D, index);
-  return record(out, {x}, [x, B, N, D, index](const Tensor& dout) {
+  return profiled_record(out, {x}, [x, B, N, D, index](const Tensor& dout) {
     if (x.requires_grad()) kernels::select_token_backward(x.grad().data(), dout.data(), B, N, D, index);
   }, "select_token");
 }
@@ -88,7 +89,7 @@ Var mean_tokens(const Var& x) {
   const int64_t B = x.size(0), N = x.size(1), D = x.size(2);
   Tensor out = Tensor::empty({B, D});
   kernels::mean_tokens_forward(out.data(), x.value().data(), B, N, D);
-  return record(out, {x}, [x, B, N, D](const Tensor& dout) {
+  return profiled_record(out, {x}, [x, B, N, D](const Tensor& dout) {
     if (x.requires_grad()) kernels::mean_tokens_backward(x.grad().data(), dout.data(), B, N, D);
   }, "mean_tokens");
 }

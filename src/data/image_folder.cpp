@@ -50,6 +50,25 @@ void walk(const std::string& dir, std::vector<WalkEntry>& out, std::set<std::str
   stack.erase(canon);
 }
 
+// Well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
+bool valid_utf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t i = 0, n = s.size(); i < n;) {
+    const unsigned c = p[i];
+    size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || i + len > n) return false;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
 std::string join_names(const std::vector<std::string>& names) {
   std::string s;
   for (size_t i = 0; i < names.size(); ++i) s += (i ? ", '" : "'") + names[i] + "'";
@@ -79,6 +98,12 @@ ImageFolder scan_image_folder(const std::string& root_in) {
     if (it->is_directory(ec2)) folder.classes.push_back(it->path().filename().string());
   }
   std::sort(folder.classes.begin(), folder.classes.end());
+  // Class names travel through JSON (checkpoints, stdout), which holds UTF-8 only: a non-UTF-8
+  // name would come back replaced and no longer match its folder when the checkpoint is evaluated.
+  for (const std::string& c : folder.classes)
+    if (!valid_utf8(c))
+      fail(ErrorKind::Data, "image folder '", root, "': class folder name '", c,
+           "' is not valid UTF-8 (class names are stored in JSON); rename it");
   if (folder.classes.empty())
     fail(ErrorKind::Data, "image folder '", root, "' has no class sub-folders (expected ",
          "root/<class>/<image>.png)");

@@ -1,4 +1,6 @@
-// Tiled exact softmax attention (forward with online softmax, backward recomputing P per tile).
+// Exact softmax attention. Default ("dense") path: per head, blocks of query rows against all keys
+// (scores [rows, N] in scratch, full-row softmax, products by GEMM); the flash path (tiles with
+// an online softmax, backward recomputing P per tile) is kept for dense_max_tokens below N.
 // Inner loops are written so the compiler vectorises them without reassociating float sums:
 // scores are accumulated as axpys over a transposed key tile (one accumulator per key), and
 // P V, dS K, dS^T Q, P^T dO as axpys over the head width.
@@ -11,6 +13,9 @@
 
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
+#include "kernels/elementwise.hpp"
+#include "kernels/fast_math.hpp"
+#include "kernels/gemm.hpp"
 
 namespace vit::kernels {
 
@@ -18,6 +23,10 @@ namespace {
 
 constexpr int64_t kQueryTile = 32;  // Br: query rows per tile
 constexpr int64_t kKeyTile = 64;    // Bc: keys per tile (row stride of every [*, Bc] scratch tile)
+// Up to AttentionDims::dense_max_tokens tokens a (b, h) pair is done densely: the whole [N, N]
+// score matrix of one head (4 MiB per thread at 1024) in scratch and the products by the
+// packed GEMM, which beats the tile loops by a wide margin for the small-N, small-d heads of
+// the reference workloads. Longer sequences take the flash path (the N x N matrix never exists).
 // Work items per thread block such that a block has at least ~2^18 multiply-adds: tiny calls
 // (gradchecks, eval of small batches) stay on one thread instead of paying for a barrier.
 int64_t grain_for(int64_t work_per_item) {
@@ -67,10 +76,136 @@ class DropoutRow {
   uint64_t threshold_;
 };
 
+
+// Query rows per dense block: all of them while N x N scores fit ~1M floats (N <= 1024, one
+// block: the whole head), else ~1M / N rows (4 MiB of scores per buffer per thread, so memory
+// stays linear in N). AttentionDims::row_block overrides (tests).
+int64_t row_block(const AttentionDims& dims) {
+  const int64_t N = dims.tokens;
+  if (dims.row_block > 0) return std::min(dims.row_block, N);
+  constexpr int64_t kScores = int64_t{1} << 20;
+  return N * N <= kScores ? N : std::max<int64_t>(kQueryTile, kScores / N);
+}
+
+// ---- dense path (N <= kDenseMaxTokens): one (b, h) pair per work item, products by GEMM ----
+
+// The row passes below are cloned for AVX2 (picked at load time); the clone enables AVX2 only,
+// not FMA, so nothing is contracted and both clones give the same bits.
+#define VIT_CLONES __attribute__((target_clones("avx2", "default")))
+
+// Row i of S (length N, scores already scaled) -> probabilities P in place; returns the lse.
+VIT_CLONES float softmax_row(float* __restrict s, int64_t N) {
+  float mx = s[0];
+  for (int64_t j = 1; j < N; ++j) mx = std::max(mx, s[j]);
+  for (int64_t j = 0; j < N; ++j) s[j] = fast_exp(s[j] - mx);
+  const float l = lane_sum(N, [&](int64_t j) { return s[j]; });
+  const float inv = 1.0f / l;
+  for (int64_t j = 0; j < N; ++j) s[j] *= inv;
+  return mx + std::log(l);
+}
+
+// s[j] = exp(s[j] - shift)
+VIT_CLONES void exp_shift_row(float* __restrict s, int64_t N, float shift) {
+  for (int64_t j = 0; j < N; ++j) s[j] = fast_exp(s[j] - shift);
+}
+// dS = P * (dP - D_i) * scale, written over dP
+VIT_CLONES void dscores_row(float* __restrict dp, const float* __restrict p, int64_t N, float d_i, float scale) {
+  for (int64_t j = 0; j < N; ++j) dp[j] = p[j] * (dp[j] - d_i) * scale;
+}
+#undef VIT_CLONES
+
+void dense_forward(float* out, float* lse, const float* qkv, const AttentionDims& dims,
+                   const AttentionDropout& dropout) {
+  const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim;
+  const int64_t D = H * d, ld = 3 * D;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const bool drop = dropout.p > 0.0f;
+  const float keep_scale = drop ? 1.0f / (1.0f - dropout.p) : 1.0f;
+  const int64_t R = row_block(dims);
+  parallel_range(0, B * H, grain_for(2 * N * N * d), [&](int64_t lo, int64_t hi) {
+    std::vector<float> s(static_cast<size_t>(R * N));  // [R, N] scores -> probabilities
+    for (int64_t bh = lo; bh < hi; ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      const float* base = qkv + b * N * ld;
+      for (int64_t i0 = 0; i0 < N; i0 += R) {
+        const int64_t rows = std::min(R, N - i0);
+        // S = Q K^T / sqrt(d) for query rows [i0, i0 + rows)
+        gemm(false, true, rows, N, d, scale, base + i0 * ld + h * d, ld, base + D + h * d, ld, 0.0f,
+             s.data(), N);
+        for (int64_t r = 0; r < rows; ++r) {
+          float* sr = s.data() + r * N;
+          const float l = softmax_row(sr, N);
+          if (lse) lse[bh * N + i0 + r] = l;
+          if (drop) {
+            const DropoutRow mask(dropout, b, h, i0 + r);
+            for (int64_t j = 0; j < N; ++j) sr[j] = mask.keep(j) ? sr[j] * keep_scale : 0.0f;
+          }
+        }
+        // O = P V, written straight into the merged-heads output
+        gemm(false, false, rows, d, N, 1.0f, s.data(), N, base + 2 * D + h * d, ld, 0.0f,
+             out + (b * N + i0) * D + h * d, D);
+      }
+    }
+  });
+}
+
+void dense_backward(float* dqkv, const float* dout, const float* out, const float* lse,
+                    const float* qkv, const AttentionDims& dims, const AttentionDropout& dropout) {
+  const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim;
+  const int64_t D = H * d, ld = 3 * D;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const bool drop = dropout.p > 0.0f;
+  const float keep_scale = drop ? 1.0f / (1.0f - dropout.p) : 1.0f;
+  const int64_t R = row_block(dims);
+  parallel_range(0, B * H, grain_for(4 * N * N * d), [&](int64_t lo, int64_t hi) {
+    std::vector<float> s(static_cast<size_t>(R * N)), dp(static_cast<size_t>(R * N));
+    for (int64_t bh = lo; bh < hi; ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      const float* base = qkv + b * N * ld;
+      const float* q = base + h * d;
+      const float* k = base + D + h * d;
+      const float* v = base + 2 * D + h * d;
+      float* dbase = dqkv + b * N * ld;
+      const float* dO = dout + b * N * D + h * d;  // row n at dO + n * D
+      const float* O = out + b * N * D + h * d;
+      const float* lse_bh = lse + bh * N;
+      for (int64_t i0 = 0; i0 < N; i0 += R) {  // query-row blocks in order: fixed dK, dV sums
+        const int64_t rows = std::min(R, N - i0);
+        gemm(false, true, rows, N, d, scale, q + i0 * ld, ld, k, ld, 0.0f, s.data(), N);  // S
+        gemm(false, true, rows, N, d, 1.0f, dO + i0 * D, D, v, ld, 0.0f, dp.data(), N);   // dP~ = dO V^T
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t i = i0 + r;
+          float* sr = s.data() + r * N;
+          float* dpr = dp.data() + r * N;
+          const float* dor = dO + i * D;
+          const float* orow = O + i * D;
+          const float d_i = lane_sum(d, [&](int64_t t) { return dor[t] * orow[t]; });  // rowsum(dO O)
+          exp_shift_row(sr, N, lse_bh[i]);  // P = exp(S - lse)
+          if (drop) {
+            const DropoutRow mask(dropout, b, h, i);
+            for (int64_t j = 0; j < N; ++j) {
+              const float keep = mask.keep(j) ? keep_scale : 0.0f;
+              const float p = sr[j];
+              sr[j] = p * keep;                              // dropped probability P~
+              dpr[j] = p * (dpr[j] * keep - d_i) * scale;    // dS, with 1/sqrt(d) folded in
+            }
+          } else {
+            dscores_row(dpr, sr, N, d_i, scale);
+          }
+        }
+        gemm(true, false, N, d, rows, 1.0f, s.data(), N, dO + i0 * D, D, 1.0f, dbase + 2 * D + h * d, ld);  // dV += P~^T dO
+        gemm(true, false, N, d, rows, 1.0f, dp.data(), N, q + i0 * ld, ld, 1.0f, dbase + D + h * d, ld);    // dK += dS^T Q
+        gemm(false, false, rows, d, N, 1.0f, dp.data(), N, k, ld, 1.0f, dbase + i0 * ld + h * d, ld);      // dQ += dS K
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void attention_forward(float* out, float* lse, const float* qkv, const AttentionDims& dims,
                        const AttentionDropout& dropout) {
+  if (dims.tokens <= dims.dense_max_tokens) return dense_forward(out, lse, qkv, dims, dropout);
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim;
   const int64_t D = H * d, ld = 3 * D;
   const int64_t query_tiles = (N + kQueryTile - 1) / kQueryTile;
@@ -106,12 +241,10 @@ void attention_forward(float* out, float* lse, const float* qkv, const Attention
           float tile_max = sr[0];
           for (int64_t j = 1; j < cols; ++j) tile_max = std::max(tile_max, sr[j]);
           const float m_new = std::max(m[r], tile_max);
-          const float alpha = std::exp(m[r] - m_new);  // 0 on the first tile (m = -inf)
+          const float alpha = fast_exp(m[r] - m_new);  // 0 on the first tile (m = -inf)
+          exp_shift_row(sr, cols, m_new);
           float tile_sum = 0.0f;
-          for (int64_t j = 0; j < cols; ++j) {
-            sr[j] = std::exp(sr[j] - m_new);
-            tile_sum += sr[j];
-          }
+          for (int64_t j = 0; j < cols; ++j) tile_sum += sr[j];
           l[r] = l[r] * alpha + tile_sum;  // the normaliser counts every key, dropped or not
           m[r] = m_new;
           float* ar = acc.data() + r * d;
@@ -137,6 +270,7 @@ void attention_forward(float* out, float* lse, const float* qkv, const Attention
 
 void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse,
                         const float* qkv, const AttentionDims& dims, const AttentionDropout& dropout) {
+  if (dims.tokens <= dims.dense_max_tokens) return dense_backward(dqkv, dout, out, lse, qkv, dims, dropout);
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim;
   const int64_t D = H * d, ld = 3 * D;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
@@ -192,17 +326,14 @@ void attention_backward(float* dqkv, const float* dout, const float* out, const 
             if (drop) {
               const DropoutRow mask(dropout, b, h, i0 + r);
               for (int64_t j = 0; j < cols; ++j) {
-                const float p = std::exp(sr[j] - lse_r);
+                const float p = fast_exp(sr[j] - lse_r);
                 const float keep = mask.keep(j0 + j) ? keep_scale : 0.0f;
                 sr[j] = p * keep;                              // dropped probability P~
                 dpr[j] = p * (dpr[j] * keep - d_r) * scale;    // dS, with 1/sqrt(d) folded in
               }
             } else {
-              for (int64_t j = 0; j < cols; ++j) {
-                const float p = std::exp(sr[j] - lse_r);
-                sr[j] = p;
-                dpr[j] = p * (dpr[j] - d_r) * scale;
-              }
+              exp_shift_row(sr, cols, lse_r);
+              dscores_row(dpr, sr, cols, d_r, scale);
             }
             const float* dor = dO + (i0 + r) * D;
             const float* qr = q + (i0 + r) * ld;

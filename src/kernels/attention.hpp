@@ -13,6 +13,12 @@ struct AttentionDims {
   int64_t tokens = 0;    // N
   int64_t heads = 0;     // H
   int64_t head_dim = 0;  // d
+  // Up to this many tokens a head is done by the dense path: blocks of query rows against all
+  // keys, scores [rows, N] per thread (rows = N up to 1024 tokens, ~2^20 / N beyond, so memory is
+  // linear in N), products by GEMM. Longer sequences use the flash path (O(tile) memory, tiles
+  // with an online softmax). Tests set 0 to force the flash path.
+  int64_t dense_max_tokens = int64_t{1} << 40;
+  int64_t row_block = 0;  // dense path query rows per block; 0: automatic (see above)
 };
 
 // Attention-probability dropout: p == 0 means no mask. Element (b, h, i, j) is kept when a hash

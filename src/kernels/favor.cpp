@@ -2,8 +2,8 @@
 // Feature rows are kept as "pre-activations" p [F]: softmax map p = exp(w.x' - |x'|^2/2 - stab)
 // / sqrt(F) (then phi = p + eps and dphi/dz = p), relu map p = w.x' (then phi = relu(p) + eps and
 // dphi/dz = [p > 0]). Forward and backward compute p with the same code, so the same bits.
-// Inner loops are axpys (over F with W^T, over d with W or kv rows) that vectorise without
-// reassociating float sums.
+// Per (b, h) every product is one packed GEMM over all N rows (projections X W^T, phi(K)^T V,
+// phi(Q) kv and their gradients); the rest are row passes that vectorise (fast_exp).
 #include "kernels/favor.hpp"
 
 #include <algorithm>
@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "core/parallel.hpp"
+#include "kernels/elementwise.hpp"
+#include "kernels/fast_math.hpp"
+#include "kernels/gemm.hpp"
 
 namespace vit {
 
@@ -68,12 +71,7 @@ namespace kernels {
 
 namespace {
 
-inline void axpy(float* __restrict y, float a, const float* __restrict x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
 struct FeatureSetup {
-  const float* wt;  // W^T [d, F]
   const float* w;   // W [F, d]
   int64_t d, F;
   float xscale;      // d^-1/4
@@ -84,63 +82,58 @@ struct FeatureSetup {
   float dphi_dz(float p) const { return softmax ? p : (p > 0.0f ? 1.0f : 0.0f); }
 };
 
-// z [F] = W x' with x' = x * d^-1/4 written to xs [d]; returns |x'|^2 / 2.
-float project_row(float* z, float* xs, const float* x, const FeatureSetup& fs) {
-  float half_sq = 0.0f;
-  for (int64_t c = 0; c < fs.d; ++c) {
-    xs[c] = x[c] * fs.xscale;
-    half_sq += xs[c] * xs[c];
-  }
-  std::fill(z, z + fs.F, 0.0f);
-  for (int64_t c = 0; c < fs.d; ++c) axpy(z, xs[c], fs.wt + c * fs.F, fs.F);
-  return 0.5f * half_sq;
+// p[f] = exp((p[f] - h) - stab) * c, cloned for AVX2 (AVX2 only, no FMA: same bits either way).
+__attribute__((target_clones("avx2", "default")))
+void exp_features(float* __restrict p, int64_t F, float h, float stab, float c) {
+  for (int64_t f = 0; f < F; ++f) p[f] = fast_exp((p[f] - h) - stab) * c;
 }
 
-// Pre-activations of one query row into p [F] (softmax: stabiliser = max_f w_f.q' of this row).
-void query_features(float* p, float* xs, const float* q, const FeatureSetup& fs) {
-  const float h = project_row(p, xs, q, fs);
+// Pre-activations of N rows x (row stride ld) into p [N, F]. Softmax map: queries are stabilised
+// by their own row max of w.x', keys by one max over all rows and features (per (b, h), never
+// mixed across the batch); the stabilisers cancel in the ratio and are not differentiated.
+void features(float* p, const float* x, int64_t ld, int64_t N, bool query, const FeatureSetup& fs) {
+  const int64_t d = fs.d, F = fs.F;
+  gemm(false, true, N, F, d, fs.xscale, x, ld, fs.w, d, 0.0f, p, F);  // u = x' W^T
   if (!fs.softmax) return;
-  const float stab = *std::max_element(p, p + fs.F);
-  for (int64_t f = 0; f < fs.F; ++f) p[f] = std::exp((p[f] - h) - stab) * fs.inv_sqrt_f;
-}
-
-// Pre-activations of all N key rows (row stride ld) into p [N, F] (softmax: one stabiliser, the
-// max over keys and features of w_f.k' for this (b, h); it is never mixed across the batch).
-void key_features(float* p, float* xs, const float* k, int64_t ld, int64_t N, const FeatureSetup& fs) {
-  float stab = -INFINITY;
+  float key_stab = -INFINITY;
+  if (!query)
+    for (int64_t i = 0; i < N * F; ++i) key_stab = std::max(key_stab, p[i]);
   for (int64_t n = 0; n < N; ++n) {
-    float* pn = p + n * fs.F;
-    const float h = project_row(pn, xs, k + n * ld, fs);
-    if (!fs.softmax) continue;
-    stab = std::max(stab, *std::max_element(pn, pn + fs.F));
-    for (int64_t f = 0; f < fs.F; ++f) pn[f] -= h;
+    const float* xn = x + n * ld;
+    const float h = 0.5f * lane_sum(d, [&](int64_t c) {
+      const float xs = xn[c] * fs.xscale;
+      return xs * xs;
+    });
+    float* pn = p + n * F;
+    const float stab = query ? *std::max_element(pn, pn + F) : key_stab;
+    exp_features(pn, F, h, stab, fs.inv_sqrt_f);
   }
-  if (!fs.softmax) return;
-  for (int64_t i = 0; i < N * fs.F; ++i) p[i] = std::exp(p[i] - stab) * fs.inv_sqrt_f;
 }
 
-// dx [d] += d^-1/4 * d(phi row . g)/dx' where gz[f] = g[f] * dphi_f/dz_f (overwritten into g).
-// softmax: dx' = sum_f gz_f (w_f - x'); relu: dx' = sum_f gz_f w_f.
-void feature_backward(float* dx, float* g, const float* p, const float* xs, float* dxs,
-                      const FeatureSetup& fs) {
-  float gsum = 0.0f;
-  for (int64_t f = 0; f < fs.F; ++f) {
-    g[f] *= fs.dphi_dz(p[f]);
-    gsum += g[f];
-  }
-  std::fill(dxs, dxs + fs.d, 0.0f);
-  for (int64_t f = 0; f < fs.F; ++f)
-    if (g[f] != 0.0f) axpy(dxs, g[f], fs.w + f * fs.d, fs.d);
+void phi_of(float* phi, const float* p, int64_t n, const FeatureSetup& fs) {
   if (fs.softmax)
-    for (int64_t c = 0; c < fs.d; ++c) dxs[c] -= xs[c] * gsum;
-  for (int64_t c = 0; c < fs.d; ++c) dx[c] += dxs[c] * fs.xscale;
+    for (int64_t i = 0; i < n; ++i) phi[i] = p[i] + fs.eps;
+  else
+    for (int64_t i = 0; i < n; ++i) phi[i] = std::max(p[i], 0.0f) + fs.eps;
 }
 
-std::vector<float> transpose(const float* a, int64_t rows, int64_t cols) {
-  std::vector<float> t(static_cast<size_t>(rows * cols));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) t[c * rows + r] = a[r * cols + c];
-  return t;
+// dx rows (stride ldx) += d^-1/4 * d(sum_f phi_nf g_nf)/dx'_n for N rows; g [N, F] is overwritten
+// with gz = g * dphi/dz. softmax: dx' = gz W - x' sum_f gz; relu: dx' = gz W. dxs: [N, d] scratch.
+void feature_backward(float* dx, int64_t ldx, float* g, const float* p, const float* x, int64_t ld,
+                      int64_t N, float* dxs, const FeatureSetup& fs) {
+  const int64_t d = fs.d, F = fs.F;
+  for (int64_t i = 0; i < N * F; ++i) g[i] *= fs.dphi_dz(p[i]);
+  gemm(false, false, N, d, F, 1.0f, g, F, fs.w, d, 0.0f, dxs, d);
+  for (int64_t n = 0; n < N; ++n) {
+    float* dn = dxs + n * d;
+    if (fs.softmax) {
+      const float* gn = g + n * F;
+      const float gsum = lane_sum(F, [&](int64_t f) { return gn[f]; });
+      for (int64_t c = 0; c < d; ++c) dn[c] -= (x[n * ld + c] * fs.xscale) * gsum;
+    }
+    float* dxn = dx + n * ldx;
+    for (int64_t c = 0; c < d; ++c) dxn[c] += dn[c] * fs.xscale;
+  }
 }
 
 // Pairs per thread block so that a block has at least ~2^18 multiply-adds (tiny calls stay serial).
@@ -149,11 +142,9 @@ int64_t grain_for(int64_t work_per_item) {
   return std::max<int64_t>(1, kMinWork / std::max<int64_t>(1, work_per_item));
 }
 
-FeatureSetup make_setup(const float* w, const std::vector<float>& wt, const FavorDims& dims,
-                        FavorMap map, float eps) {
+FeatureSetup make_setup(const float* w, const FavorDims& dims, FavorMap map, float eps) {
   FeatureSetup fs;
   fs.w = w;
-  fs.wt = wt.data();
   fs.d = dims.head_dim;
   fs.F = dims.features;
   fs.xscale = std::pow(static_cast<float>(dims.head_dim), -0.25f);
@@ -169,12 +160,11 @@ void favor_forward(float* out, float* kv, float* ksum, float* den, const float* 
                    const float* projection, const FavorDims& dims, FavorMap map, float eps) {
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim, F = dims.features;
   const int64_t D = H * d, ld = 3 * D;
-  const std::vector<float> wt = transpose(projection, F, d);
-  const FeatureSetup fs = make_setup(projection, wt, dims, map, eps);
+  const FeatureSetup fs = make_setup(projection, dims, map, eps);
 
   parallel_range(0, B * H, grain_for(4 * N * F * d), [&](int64_t lo, int64_t hi) {
-    // Per-thread scratch: key features [N, F] (transient, freed on return) and row buffers.
-    std::vector<float> pk(static_cast<size_t>(N * F)), pq(F), xs(d), num(d);
+    // Per-thread scratch (transient, freed on return): pre-activations and phi of keys / queries.
+    std::vector<float> p(static_cast<size_t>(N * F)), phi(static_cast<size_t>(N * F));
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / H, h = bh % H;
       const float* base = qkv + b * N * ld;
@@ -184,31 +174,23 @@ void favor_forward(float* out, float* kv, float* ksum, float* den, const float* 
       float* kv_bh = kv + bh * F * d;     // [F, d]
       float* ksum_bh = ksum + bh * F;     // [F]
 
-      key_features(pk.data(), xs.data(), k, ld, N, fs);
-      std::fill(kv_bh, kv_bh + F * d, 0.0f);
-      std::fill(ksum_bh, ksum_bh + F, 0.0f);
-      for (int64_t n = 0; n < N; ++n) {  // kv = phi(K)^T V, ksum = phi(K)^T 1
-        const float* pn = pk.data() + n * F;
-        const float* vn = v + n * ld;
-        for (int64_t f = 0; f < F; ++f) {
-          const float phi = fs.phi(pn[f]);
-          ksum_bh[f] += phi;
-          axpy(kv_bh + f * d, phi, vn, d);
-        }
-      }
-      for (int64_t n = 0; n < N; ++n) {  // out_n = phi(q_n) kv / (phi(q_n) . ksum)
-        query_features(pq.data(), xs.data(), q + n * ld, fs);
-        std::fill(num.begin(), num.end(), 0.0f);
-        float dn = 0.0f;
-        for (int64_t f = 0; f < F; ++f) {
-          const float phi = fs.phi(pq[f]);
-          dn += phi * ksum_bh[f];
-          axpy(num.data(), phi, kv_bh + f * d, d);
-        }
+      features(p.data(), k, ld, N, false, fs);
+      phi_of(phi.data(), p.data(), N * F, fs);
+      gemm(true, false, F, d, N, 1.0f, phi.data(), F, v, ld, 0.0f, kv_bh, d);  // kv = phi(K)^T V
+      std::fill(ksum_bh, ksum_bh + F, 0.0f);                                     // ksum = phi(K)^T 1
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t f = 0; f < F; ++f) ksum_bh[f] += phi[n * F + f];
+
+      features(p.data(), q, ld, N, true, fs);
+      phi_of(phi.data(), p.data(), N * F, fs);
+      float* o = out + b * N * D + h * d;  // row n at o + n * D
+      gemm(false, false, N, d, F, 1.0f, phi.data(), F, kv_bh, d, 0.0f, o, D);  // num = phi(Q) kv
+      for (int64_t n = 0; n < N; ++n) {  // out_n = num_n / (phi(q_n) . ksum)
+        const float* phn = phi.data() + n * F;
+        const float dn = lane_sum(F, [&](int64_t f) { return phn[f] * ksum_bh[f]; });
         den[bh * N + n] = dn;
         const float inv = 1.0f / std::max(dn, kFavorMinDen);
-        float* o = out + (b * N + n) * D + h * d;
-        for (int64_t c = 0; c < d; ++c) o[c] = num[c] * inv;
+        for (int64_t c = 0; c < d; ++c) o[n * D + c] *= inv;
       }
     }
   });
@@ -219,12 +201,12 @@ void favor_backward(float* dqkv, const float* dout, const float* out, const floa
                     const FavorDims& dims, FavorMap map, float eps) {
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim, F = dims.features;
   const int64_t D = H * d, ld = 3 * D;
-  const std::vector<float> wt = transpose(projection, F, d);
-  const FeatureSetup fs = make_setup(projection, wt, dims, map, eps);
+  const FeatureSetup fs = make_setup(projection, dims, map, eps);
 
   parallel_range(0, B * H, grain_for(4 * N * F * d), [&](int64_t lo, int64_t hi) {
-    std::vector<float> pk(static_cast<size_t>(N * F)), p(F), g(F), xs(d), dxs(d), dnum(d);
-    std::vector<float> kvt(d * F), dkv(F * d), dkvt(d * F), dksum(F);
+    const size_t NF = static_cast<size_t>(N * F), Nd = static_cast<size_t>(N * d);
+    std::vector<float> p(NF), phi(NF), g(NF), dnum(Nd), dxs(Nd), dden(static_cast<size_t>(N));
+    std::vector<float> dkv(static_cast<size_t>(F * d)), dksum(static_cast<size_t>(F));
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / H, h = bh % H;
       const float* base = qkv + b * N * ld;
@@ -234,10 +216,6 @@ void favor_backward(float* dqkv, const float* dout, const float* out, const floa
       float* dbase = dqkv + b * N * ld;
       const float* kv_bh = kv + bh * F * d;
       const float* ksum_bh = ksum + bh * F;
-      for (int64_t f = 0; f < F; ++f)
-        for (int64_t c = 0; c < d; ++c) kvt[c * F + f] = kv_bh[f * d + c];
-      std::fill(dkv.begin(), dkv.end(), 0.0f);
-      std::fill(dksum.begin(), dksum.end(), 0.0f);
 
       // Queries. Forward: out_n = num_n / den_n, num_n = phi_n kv, den_n = phi_n . ksum.
       for (int64_t n = 0; n < N; ++n) {
@@ -245,39 +223,31 @@ void favor_backward(float* dqkv, const float* dout, const float* out, const floa
         const float* on = out + (b * N + n) * D + h * d;
         const float dn = den[bh * N + n];
         const float inv = 1.0f / std::max(dn, kFavorMinDen);
-        float dot = 0.0f;
-        for (int64_t c = 0; c < d; ++c) {
-          dnum[c] = don[c] * inv;
-          dot += don[c] * on[c];
-        }
-        const float dden = dn < kFavorMinDen ? 0.0f : -dot * inv;  // clamped: constant denominator
-        query_features(p.data(), xs.data(), q + n * ld, fs);
-        // g = dL/dphi_n = kv dnum + dden ksum; dkv += phi_n^T dnum; dksum += phi_n dden
-        for (int64_t f = 0; f < F; ++f) g[f] = dden * ksum_bh[f];
-        for (int64_t c = 0; c < d; ++c) axpy(g.data(), dnum[c], kvt.data() + c * F, F);
-        for (int64_t f = 0; f < F; ++f) {
-          const float phi = fs.phi(p[f]);
-          axpy(dkv.data() + f * d, phi, dnum.data(), d);
-          dksum[f] += phi * dden;
-        }
-        feature_backward(dbase + n * ld + h * d, g.data(), p.data(), xs.data(), dxs.data(), fs);
+        const float dot = lane_sum(d, [&](int64_t c) { return don[c] * on[c]; });
+        for (int64_t c = 0; c < d; ++c) dnum[n * d + c] = don[c] * inv;
+        dden[n] = dn < kFavorMinDen ? 0.0f : -dot * inv;  // clamped: constant denominator
       }
+      features(p.data(), q, ld, N, true, fs);
+      phi_of(phi.data(), p.data(), N * F, fs);
+      // g = dL/dphi(Q) = dnum kv^T + dden ksum^T; dkv = phi(Q)^T dnum; dksum = phi(Q)^T dden
+      gemm(false, true, N, F, d, 1.0f, dnum.data(), d, kv_bh, d, 0.0f, g.data(), F);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t f = 0; f < F; ++f) g[n * F + f] += dden[n] * ksum_bh[f];
+      gemm(true, false, F, d, N, 1.0f, phi.data(), F, dnum.data(), d, 0.0f, dkv.data(), d);
+      std::fill(dksum.begin(), dksum.end(), 0.0f);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t f = 0; f < F; ++f) dksum[f] += phi[n * F + f] * dden[n];
+      feature_backward(dbase + h * d, ld, g.data(), p.data(), q, ld, N, dxs.data(), fs);
 
       // Keys and values. Forward: kv = sum_n phi(k_n)^T v_n, ksum = sum_n phi(k_n).
-      key_features(pk.data(), xs.data(), k, ld, N, fs);
-      for (int64_t f = 0; f < F; ++f)
-        for (int64_t c = 0; c < d; ++c) dkvt[c * F + f] = dkv[f * d + c];
-      for (int64_t n = 0; n < N; ++n) {
-        const float* pn = pk.data() + n * F;
-        const float* vn = v + n * ld;
-        float* dvn = dbase + n * ld + 2 * D + h * d;
-        // dv_n += sum_f phi_nf dkv[f]; g = dL/dphi(k_n) = dkv v_n + dksum
-        for (int64_t f = 0; f < F; ++f) axpy(dvn, fs.phi(pn[f]), dkv.data() + f * d, d);
-        std::copy(dksum.begin(), dksum.end(), g.begin());
-        for (int64_t c = 0; c < d; ++c) axpy(g.data(), vn[c], dkvt.data() + c * F, F);
-        for (int64_t c = 0; c < d; ++c) xs[c] = k[n * ld + c] * fs.xscale;  // x' for feature_backward
-        feature_backward(dbase + n * ld + D + h * d, g.data(), pn, xs.data(), dxs.data(), fs);
-      }
+      features(p.data(), k, ld, N, false, fs);
+      phi_of(phi.data(), p.data(), N * F, fs);
+      // dV += phi(K) dkv; g = dL/dphi(K) = V dkv^T + dksum
+      gemm(false, false, N, d, F, 1.0f, phi.data(), F, dkv.data(), d, 1.0f, dbase + 2 * D + h * d, ld);
+      gemm(false, true, N, F, d, 1.0f, v, ld, dkv.data(), d, 0.0f, g.data(), F);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t f = 0; f < F; ++f) g[n * F + f] += dksum[f];
+      feature_backward(dbase + D + h * d, ld, g.data(), p.data(), k, ld, N, dxs.data(), fs);
     }
   });
 }

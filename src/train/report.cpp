@@ -1,9 +1,12 @@
 #include "train/report.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <sys/stat.h>
+
+#include <spdlog/spdlog.h>
 
 namespace vit {
 
@@ -22,9 +25,19 @@ Json number_or_null(const std::optional<double>& v) {
 }  // namespace
 
 void JsonLines::emit(const std::string& event, const Json& fields) {
+  // RELIABILITY.md §2: EPIPE on stdout means the consumer has gone (`| head -n1`): stop emitting,
+  // warn once, keep training (checkpoints still go to disk). Any other write error throws Io (74).
+  static std::atomic<bool> stdout_gone{false};
+  if (stream_ == stdout && stdout_gone.load()) return;
   Json j = {{"schema", 1}, {"event", event}};
   for (auto it = fields.begin(); it != fields.end(); ++it) j[it.key()] = it.value();
-  write_line(stream_, dump_json(j), "stdout");
+  try {
+    write_line(stream_, dump_json(j), "stdout");
+  } catch (const Error&) {
+    if (stream_ != stdout || errno != EPIPE) throw;
+    std::clearerr(stream_);
+    if (!stdout_gone.exchange(true)) spdlog::warn("stdout was closed by its reader (EPIPE): no more JSON lines, the run goes on");
+  }
 }
 
 Json final_record_json(const FinalRecord& r) {
