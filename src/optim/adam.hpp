@@ -3,7 +3,7 @@
 // to sqrt(v) / sqrt(1 - beta2^t), the step size is lr / (1 - beta1^t). No amsgrad.
 #pragma once
 #include "kernels/optim_update.hpp"
-#include "optim/optimizer.hpp"
+#include "optim/moments.hpp"
 
 namespace vit {
 
@@ -12,20 +12,14 @@ struct AdamConfig {
   bool decoupled = false;  // true: AdamW
 };
 
-class Adam final : public Optimizer {
+class Adam final : public MomentOptimizer {
  public:
   Adam(std::vector<NamedParam> params, const AdamConfig& config);
   void step(float lr) override;
   const char* name() const override { return config_.decoupled ? "adamw" : "adam"; }
 
- protected:
-  void export_state(OptimState& out, bool copy) const override;
-  void import_state(const OptimState& in) override;
-
  private:
   AdamConfig config_;
-  std::vector<Tensor> m_, v_;   // exp_avg, exp_avg_sq per parameter
-  std::vector<int64_t> steps_;  // per parameter
   std::vector<kernels::AdamScalars> scalars_;
 };
 

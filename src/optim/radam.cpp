@@ -21,12 +21,7 @@ RAdamTerms radam_terms(double beta2, int64_t t) {
 }
 
 RAdam::RAdam(std::vector<NamedParam> params, const RAdamConfig& config)
-    : Optimizer(std::move(params)), config_(config) {
-  for (const NamedParam& p : params_) {
-    m_.push_back(Tensor::zeros(p.var.shape()));
-    v_.push_back(Tensor::zeros(p.var.shape()));
-  }
-  steps_.assign(params_.size(), 0);
+    : MomentOptimizer(std::move(params)), config_(config) {
   scalars_.resize(params_.size());
 }
 
@@ -62,22 +57,6 @@ void RAdam::step(float lr) {
                           v_[i].data() + ch.begin, g[i] + ch.begin, ch.end - ch.begin, scalars_[i]);
   });
   for (int64_t& t : steps_) ++t;
-}
-
-void RAdam::export_state(OptimState& out, bool copy) const {
-  for (size_t i = 0; i < params_.size(); ++i) {
-    out.ints.emplace_back("optim.step." + params_[i].name, steps_[i]);
-    put_tensor(out, "optim.exp_avg." + params_[i].name, m_[i], copy);
-    put_tensor(out, "optim.exp_avg_sq." + params_[i].name, v_[i], copy);
-  }
-}
-
-void RAdam::import_state(const OptimState& in) {
-  for (size_t i = 0; i < params_.size(); ++i) {
-    steps_[i] = get_int(in, "optim.step." + params_[i].name);
-    get_tensor(in, "optim.exp_avg." + params_[i].name, m_[i]);
-    get_tensor(in, "optim.exp_avg_sq." + params_[i].name, v_[i]);
-  }
 }
 
 }  // namespace vit

@@ -6,7 +6,7 @@
 // on every step that moves p.
 #pragma once
 #include "kernels/optim_update.hpp"
-#include "optim/optimizer.hpp"
+#include "optim/moments.hpp"
 #include "optim/settings.hpp"
 
 namespace vit {
@@ -25,20 +25,14 @@ struct RAdamTerms {
 };
 RAdamTerms radam_terms(double beta2, int64_t t);
 
-class RAdam final : public Optimizer {
+class RAdam final : public MomentOptimizer {
  public:
   RAdam(std::vector<NamedParam> params, const RAdamConfig& config);
   void step(float lr) override;
   const char* name() const override { return "radam"; }
 
- protected:
-  void export_state(OptimState& out, bool copy) const override;
-  void import_state(const OptimState& in) override;
-
  private:
   RAdamConfig config_;
-  std::vector<Tensor> m_, v_;
-  std::vector<int64_t> steps_;
   std::vector<kernels::RAdamScalars> scalars_;
 };
 

@@ -261,23 +261,23 @@ void Trainer::train_step() {
   const int64_t accum = cfg_.train.accum_steps;
   double loss_sum = 0, hits = 0, seen = 0;
   sync([&] {
-  model_->maybe_redraw(step_, cfg_.train.seed);
-  for (int64_t micro = 0; micro < accum; ++micro) {
-    Batch batch = loader_->next();
-    Var logits = model_->forward(batch.images, step_ * accum + micro + dropout_key_offset_);
-    Var loss = ViT::loss(logits, batch.labels, cfg_.train.label_smoothing);
-    const float l = loss.value()[0];
-    loss_sum += l;
-    backward(accum > 1 ? scale(loss, 1.0f / static_cast<float>(accum)) : loss);
-    // train top-1 on the fly (cheap: B x K)
-    const int64_t K = cfg_.model.num_classes, B = static_cast<int64_t>(batch.labels.size());
-    const float* z = logits.value().data();
-    for (int64_t b = 0; b < B; ++b) {
-      const float* row = z + b * K;
-      hits += static_cast<int64_t>(std::max_element(row, row + K) - row) == batch.labels[static_cast<size_t>(b)];
+    model_->maybe_redraw(step_, cfg_.train.seed);
+    for (int64_t micro = 0; micro < accum; ++micro) {
+      Batch batch = loader_->next();
+      Var logits = model_->forward(batch.images, step_ * accum + micro + dropout_key_offset_);
+      Var loss = ViT::loss(logits, batch.labels, cfg_.train.label_smoothing);
+      const float l = loss.value()[0];
+      loss_sum += l;
+      backward(accum > 1 ? scale(loss, 1.0f / static_cast<float>(accum)) : loss);
+      // train top-1 on the fly (cheap: B x K)
+      const int64_t K = cfg_.model.num_classes, B = static_cast<int64_t>(batch.labels.size());
+      const float* z = logits.value().data();
+      for (int64_t b = 0; b < B; ++b) {
+        const float* row = z + b * K;
+        hits += static_cast<int64_t>(std::max_element(row, row + K) - row) == batch.labels[static_cast<size_t>(b)];
+      }
+      seen += static_cast<double>(B);
     }
-    seen += static_cast<double>(B);
-  }
   });
   if (reducer_) {  // several ranks: the global batch's mean loss, counts and mean gradient
     double v[3] = {loss_sum, hits, seen};
@@ -291,21 +291,21 @@ void Trainer::train_step() {
   epoch_seen_ += seen;
   last_loss_ = loss_sum / static_cast<double>(accum);
   sync([&] {
-  last_grad_norm_ = clip_grad_norm(params_, cfg_.optim.clip_grad_norm);
-  if (!std::isfinite(last_loss_) || !std::isfinite(last_grad_norm_)) {
-    const std::string what = !std::isfinite(last_loss_) ? "loss" : "gradient norm";
-    if (cfg_.train.nonfinite == NonFinitePolicy::Abort || ++skipped_ > cfg_.train.max_skipped_steps)
-      fail(ErrorKind::Diverged, "non-finite ", what, " at step ", step_ + 1,
-           cfg_.train.nonfinite == NonFinitePolicy::Skip ? " (too many skipped steps)" : "");
-    spdlog::warn("non-finite {} at step {}: update skipped ({} so far)", what, step_ + 1, skipped_);
+    last_grad_norm_ = clip_grad_norm(params_, cfg_.optim.clip_grad_norm);
+    if (!std::isfinite(last_loss_) || !std::isfinite(last_grad_norm_)) {
+      const std::string what = !std::isfinite(last_loss_) ? "loss" : "gradient norm";
+      if (cfg_.train.nonfinite == NonFinitePolicy::Abort || ++skipped_ > cfg_.train.max_skipped_steps)
+        fail(ErrorKind::Diverged, "non-finite ", what, " at step ", step_ + 1,
+             cfg_.train.nonfinite == NonFinitePolicy::Skip ? " (too many skipped steps)" : "");
+      spdlog::warn("non-finite {} at step {}: update skipped ({} so far)", what, step_ + 1, skipped_);
+      optim_->zero_grad();
+      ++step_;
+      return;
+    }
+    optim_->step(learning_rate(cfg_.schedule, cfg_.optim.lr, step_));
     optim_->zero_grad();
+    epoch_loss_ += last_loss_;
     ++step_;
-    return;
-  }
-  optim_->step(learning_rate(cfg_.schedule, cfg_.optim.lr, step_));
-  optim_->zero_grad();
-  epoch_loss_ += last_loss_;
-  ++step_;
   });
   step_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
 }
@@ -322,11 +322,11 @@ EvalResult Trainer::eval_now() {
 void Trainer::after_eval(const EvalResult& r) {
   last_top1_ = r.top1;
   lead_io([&] {
-  Json fields = {{"step", step_}, {"epoch", (step_ - 1) / steps_per_epoch_ + 1}, {"eval_loss", r.loss},
-                 {"eval_top1", r.top1}, {"eval_top5", r.top5}, {"count", r.count}};
-  out_.emit("eval", fields);
-  files_->metric("eval", fields);
-  spdlog::info("eval at step {}: loss {:.4f} top-1 {:.2f}% top-5 {:.2f}%", step_, r.loss, r.top1, r.top5);
+    Json fields = {{"step", step_}, {"epoch", (step_ - 1) / steps_per_epoch_ + 1}, {"eval_loss", r.loss},
+                   {"eval_top1", r.top1}, {"eval_top5", r.top5}, {"count", r.count}};
+    out_.emit("eval", fields);
+    files_->metric("eval", fields);
+    spdlog::info("eval at step {}: loss {:.4f} top-1 {:.2f}% top-5 {:.2f}%", step_, r.loss, r.top1, r.top5);
   });
   if (r.top1 > best_top1_) {
     best_top1_ = r.top1;
