@@ -33,6 +33,10 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<FinalReco
       fail(ErrorKind::Usage, e.what(), " (see --help)");
     }
     fin = body(signal);
+  } catch (const Interrupted&) {  // stopped by SIGINT/SIGTERM before there was anything to save
+    signal = stop_signal();
+    fin.status = "interrupted";
+    fin.exit_code = 128 + signal;
   } catch (const Error& e) {
     fin.status = e.kind() == ErrorKind::Diverged ? "diverged" : "error";
     fin.exit_code = e.exit_code();

@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
       spdlog::info("wrote timm-named weights to {}", export_path);
     }
     if (folder) {
-      ImageDataset dataset(std::move(*folder), config.data);
+      ImageDataset dataset(std::move(*folder), config.data, [] { return stop_signal() != 0; });
       EvalResult r = evaluate(model, dataset, config.data, batch_size, !predictions_csv.empty(),
                               [] { return stop_signal() != 0; });
       if (r.interrupted) {  // SIGINT/SIGTERM: report, then die by the same signal

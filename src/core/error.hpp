@@ -36,6 +36,13 @@ class Error : public std::runtime_error {
   ErrorKind kind_;
 };
 
+// Thrown when a long loop (decoding, evaluation) stops early because a stop was requested
+// (SIGINT/SIGTERM): not an error; the main exits by the signal.
+class Interrupted : public std::runtime_error {
+ public:
+  Interrupted() : std::runtime_error("interrupted") {}
+};
+
 using Shape = std::vector<int64_t>;
 std::ostream& operator<<(std::ostream& os, const Shape& shape);
 

@@ -9,11 +9,13 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include <atomic>
+
 #include "core/parallel.hpp"
 
 namespace vit {
 
-ImageDataset::ImageDataset(ImageFolder folder, const DataSettings& settings)
+ImageDataset::ImageDataset(ImageFolder folder, const DataSettings& settings, const std::function<bool()>& cancelled)
     : folder_(std::move(folder)), settings_(settings), size_(settings.image_size), channels_(settings.channels) {
   if (channels_ != 1 && channels_ != 3) fail(ErrorKind::Config, "data.channels must be 1 or 3, got ", channels_);
   if (size_ <= 0 || size_ > 8192) fail(ErrorKind::Config, "data.image_size must be in [1, 8192], got ", size_);
@@ -35,7 +37,13 @@ ImageDataset::ImageDataset(ImageFolder folder, const DataSettings& settings)
     fail(ErrorKind::OsError, "out of memory allocating the ", bytes >> 20, " MiB image cache");
   }
   const int64_t sb = sample_bytes();
+  std::atomic<bool> stop{false};
   parallel_for(0, n, [&](int64_t i) {
+    if (stop.load(std::memory_order_relaxed)) return;
+    if (cancelled && i % 32 == 0 && cancelled()) {
+      stop.store(true);
+      return;
+    }
     DecodeResult r = load_image_file(folder_.samples[static_cast<size_t>(i)].path, settings_);
     if (r.ok) {
       if (cached_) std::memcpy(cache_.data() + i * sb, r.image.pixels.data(), static_cast<size_t>(sb));
@@ -44,6 +52,8 @@ ImageDataset::ImageDataset(ImageFolder folder, const DataSettings& settings)
       reasons[static_cast<size_t>(i)] = std::move(r.reason);
     }
   });
+
+  if (stop.load()) throw Interrupted();
 
   // Compact: keep good samples in file order (moving cache slots forward in place).
   int64_t kept = 0;

@@ -5,6 +5,7 @@
 // live in data/loader.hpp.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,9 @@ class ImageDataset {
   // Decodes all files of `folder`. Bad files are logged (spdlog warn: path and reason) and
   // dropped; more than settings.max_bad_fraction of them (or all) throws Error(Data).
   // Throws Error(Config) for channels other than 1/3 or a non-positive image_size.
-  ImageDataset(ImageFolder folder, const DataSettings& settings);
+  // `cancelled` (may be empty) is polled while decoding; when it returns true the constructor
+  // throws vit::Interrupted within a few files.
+  ImageDataset(ImageFolder folder, const DataSettings& settings, const std::function<bool()>& cancelled = {});
 
   int64_t size() const { return static_cast<int64_t>(labels_.size()); }  // usable samples
   int64_t height() const { return size_; }

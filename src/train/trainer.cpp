@@ -148,12 +148,14 @@ void Trainer::load_data() {
     fail(ErrorKind::Data, "training folder '", cfg_.data.train, "' has only one class ('", train_folder.classes[0],
          "'): a classifier needs at least two class sub-folders");
   data_hash_ = manifest_hash(train_folder);
-  train_set_ = std::make_unique<ImageDataset>(std::move(train_folder), cfg_.data);
+  // A single process stops decoding at once on SIGINT/SIGTERM (ranks must agree, so they finish).
+  const std::function<bool()> cancelled = comm_.distributed() ? std::function<bool()>() : [] { return stop_signal() != 0; };
+  train_set_ = std::make_unique<ImageDataset>(std::move(train_folder), cfg_.data, cancelled);
   spdlog::info("train set: {} images decoded{}", train_set_->size(),
                train_set_->cached() ? fmt::format(", cached in RAM ({:.1f} MiB)", train_set_->cache_bytes() / 1048576.0)
                                     : std::string(", streamed from disk (over cache_limit_mb)"));
   if (val_folder) {
-    val_set_ = std::make_unique<ImageDataset>(std::move(*val_folder), cfg_.data);
+    val_set_ = std::make_unique<ImageDataset>(std::move(*val_folder), cfg_.data, cancelled);
     spdlog::info("val set: {} images", val_set_->size());
   }
   cfg_.model.num_classes = static_cast<int64_t>(train_set_->classes().size());
