@@ -15,15 +15,14 @@ for d in "$@"; do
 done
 gnuplot <<GP
 set datafile separator ','
-set terminal pngcairo size 1200,480 font ',10'
+set terminal pngcairo size 1100,420 font ',10' noenhanced
 set output '$png'
 set multiplot layout 1,2
-set key autotitle columnhead
-set key outside right top vertical
-set xlabel 'epoch'; set grid
-set title 'train loss'; set ylabel 'loss'
+set key inside bottom left box opaque
+set xlabel 'epoch'; set grid; set xtics 1
+set title 'train loss'; set ylabel 'loss'; set key bottom left
 plot ${loss%, }
-set title 'eval top-1'; set ylabel 'top-1 (%)'
+set title 'eval top-1'; set ylabel 'top-1 (%)'; set key bottom right
 plot ${top1%, }
 unset multiplot
 GP
