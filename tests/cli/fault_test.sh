@@ -145,8 +145,15 @@ signal_case term_loading TERM 143 0.3 "$T" --config "$CFG" --data "$W/big" --out
 [[ -f $W/sig-load/checkpoints/latest.json ]] && valid_run "$W/sig-load" "SIGTERM during loading"
 signal_case int_loading INT 130 0.3 "$T" --config "$CFG" --data "$W/big" --out "$W/sig-load2" --steps 5
 # evaluation streamed from disk (no cache): the signal lands inside eval
-signal_case int_eval INT 130 1.0 "$T" --config "$CFG" --data "$W/train" --val-data "$W/big" --set data.cache_limit_mb=0 \
-  --out "$W/sig-eval" --steps 1
+# A checkpoint at step 1, then the step-2 eval streams the big folder; the signal is sent once the
+# first checkpoint exists, so it lands in that eval (not in the start-up decode, which is also
+# interruptible but leaves nothing to check).
+"$T" --config "$CFG" --data "$W/train" --val-data "$W/big" --set data.cache_limit_mb=0 --out "$W/sig-eval" --steps 2 \
+  --set train.checkpoint_every_steps=1 --set train.eval_every_steps=2 >"$W/int_eval.out" 2>"$W/int_eval.err" & pid=$!
+for _ in $(seq 600); do [[ -f $W/sig-eval/checkpoints/latest.json ]] && break; sleep 0.1; done
+sleep 0.3; kill -INT $pid; wait $pid; rc=$?
+[[ $rc == 130 ]] && ok || bad "int_eval: exit $rc, want 130"
+final_ok "$W/int_eval.out" 130 && tail -n 1 "$W/int_eval.out" | grep -q '"interrupted"' && ok || bad "int_eval: final record"
 valid_run "$W/sig-eval" "SIGINT during eval"
 run --steps 1 --out "$W/sig-ok" >/dev/null 2>&1
 signal_case term_vit_eval TERM 143 0.5 "$E" --checkpoint "$W/sig-ok/checkpoints/step-00000001.safetensors" --data "$W/big"
