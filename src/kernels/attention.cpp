@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/parallel.hpp"
+#include "kernels/qkv_layout.hpp"
 #include "core/rng.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/fast_math.hpp"
@@ -126,12 +127,11 @@ void dense_forward(float* out, float* lse, const float* qkv, const AttentionDims
     std::vector<float> s(static_cast<size_t>(R * N));  // [R, N] scores -> probabilities
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / H, h = bh % H;
-      const float* base = qkv + b * N * ld;
+      const auto [q, k, v] = qkv_head(qkv, b, h, N, D, d);
       for (int64_t i0 = 0; i0 < N; i0 += R) {
         const int64_t rows = std::min(R, N - i0);
         // S = Q K^T / sqrt(d) for query rows [i0, i0 + rows)
-        gemm(false, true, rows, N, d, scale, base + i0 * ld + h * d, ld, base + D + h * d, ld, 0.0f,
-             s.data(), N);
+        gemm(false, true, rows, N, d, scale, q + i0 * ld, ld, k, ld, 0.0f, s.data(), N);
         for (int64_t r = 0; r < rows; ++r) {
           float* sr = s.data() + r * N;
           const float l = softmax_row(sr, N);
@@ -142,8 +142,7 @@ void dense_forward(float* out, float* lse, const float* qkv, const AttentionDims
           }
         }
         // O = P V, written straight into the merged-heads output
-        gemm(false, false, rows, d, N, 1.0f, s.data(), N, base + 2 * D + h * d, ld, 0.0f,
-             out + (b * N + i0) * D + h * d, D);
+        gemm(false, false, rows, d, N, 1.0f, s.data(), N, v, ld, 0.0f, out + (b * N + i0) * D + h * d, D);
       }
     }
   });
@@ -161,10 +160,7 @@ void dense_backward(float* dqkv, const float* dout, const float* out, const floa
     std::vector<float> s(static_cast<size_t>(R * N)), dp(static_cast<size_t>(R * N));
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / H, h = bh % H;
-      const float* base = qkv + b * N * ld;
-      const float* q = base + h * d;
-      const float* k = base + D + h * d;
-      const float* v = base + 2 * D + h * d;
+      const auto [q, k, v] = qkv_head(qkv, b, h, N, D, d);
       float* dbase = dqkv + b * N * ld;
       const float* dO = dout + b * N * D + h * d;  // row n at dO + n * D
       const float* O = out + b * N * D + h * d;
@@ -221,10 +217,7 @@ void attention_forward(float* out, float* lse, const float* qkv, const Attention
       const int64_t bh = item / query_tiles, b = bh / H, h = bh % H;
       const int64_t i0 = (item % query_tiles) * kQueryTile;
       const int64_t rows = std::min(kQueryTile, N - i0);
-      const float* base = qkv + b * N * ld;
-      const float* q = base + h * d;          // row n at q + n * ld
-      const float* k = base + D + h * d;
-      const float* v = base + 2 * D + h * d;
+      const auto [q, k, v] = qkv_head(qkv, b, h, N, D, d);          // row n at q + n * ld
 
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t t = 0; t < d; ++t) qs[r * d + t] = q[(i0 + r) * ld + t] * scale;
@@ -285,10 +278,7 @@ void attention_backward(float* dqkv, const float* dout, const float* out, const 
     std::vector<float> kt(d * kKeyTile), vt(d * kKeyTile);
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / H, h = bh % H;
-      const float* base = qkv + b * N * ld;
-      const float* q = base + h * d;
-      const float* k = base + D + h * d;
-      const float* v = base + 2 * D + h * d;
+      const auto [q, k, v] = qkv_head(qkv, b, h, N, D, d);
       float* dbase = dqkv + b * N * ld;
       float* dqg = dbase + h * d;
       float* dkg = dbase + D + h * d;

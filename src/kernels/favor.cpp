@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/parallel.hpp"
+#include "kernels/qkv_layout.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/fast_math.hpp"
 #include "kernels/gemm.hpp"
@@ -167,10 +168,7 @@ void favor_forward(float* out, float* kv, float* ksum, float* den, const float* 
     std::vector<float> p(static_cast<size_t>(N * F)), phi(static_cast<size_t>(N * F));
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / H, h = bh % H;
-      const float* base = qkv + b * N * ld;
-      const float* q = base + h * d;
-      const float* k = base + D + h * d;
-      const float* v = base + 2 * D + h * d;
+      const auto [q, k, v] = qkv_head(qkv, b, h, N, D, d);
       float* kv_bh = kv + bh * F * d;     // [F, d]
       float* ksum_bh = ksum + bh * F;     // [F]
 
@@ -209,10 +207,7 @@ void favor_backward(float* dqkv, const float* dout, const float* out, const floa
     std::vector<float> dkv(static_cast<size_t>(F * d)), dksum(static_cast<size_t>(F));
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / H, h = bh % H;
-      const float* base = qkv + b * N * ld;
-      const float* q = base + h * d;
-      const float* k = base + D + h * d;
-      const float* v = base + 2 * D + h * d;
+      const auto [q, k, v] = qkv_head(qkv, b, h, N, D, d);
       float* dbase = dqkv + b * N * ld;
       const float* kv_bh = kv + bh * F * d;
       const float* ksum_bh = ksum + bh * F;
