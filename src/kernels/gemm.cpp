@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/parallel.hpp"
+#include "kernels/activation.hpp"
 
 namespace vit::kernels {
 
@@ -46,8 +47,6 @@ class Scratch {
 };
 thread_local Scratch tls_a_pack;
 thread_local Scratch tls_b_pack;
-
-float gelu_exact(float h) { return 0.5f * h * (1.0f + std::erf(h * 0.70710678118654752f)); }
 
 struct Problem {
   bool trans_a, trans_b;
@@ -155,7 +154,7 @@ void apply_epilogue(const Problem& pr, int64_t i0, int64_t rows, int64_t j0, int
       for (int64_t j = 0; j < cols; ++j) c[j] += ep.bias[j0 + j];
     if (ep.gelu) {
       if (ep.pre_act) std::memcpy(ep.pre_act + (i0 + r) * pr.ldc + j0, c, sizeof(float) * cols);
-      for (int64_t j = 0; j < cols; ++j) c[j] = gelu_exact(c[j]);
+      for (int64_t j = 0; j < cols; ++j) c[j] = gelu_value(c[j]);
     }
   }
 }
@@ -341,19 +340,6 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 
 const char* gemm_simd_path() {
   return select_kernel() == detail::micro_kernel_avx2 ? "avx2-fma" : "portable";
-}
-
-void gemm_gelu_backward(float* dh, const float* dy, const float* h, int64_t n) {
-  constexpr float kInvSqrt2 = 0.70710678118654752f;
-  constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-  parallel_range(0, n, 8192, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const float x = h[i];
-      const float cdf = 0.5f * (1.0f + std::erf(x * kInvSqrt2));
-      const float pdf = kInvSqrt2Pi * std::exp(-0.5f * x * x);
-      dh[i] = dy[i] * (cdf + x * pdf);
-    }
-  });
 }
 
 }  // namespace vit::kernels

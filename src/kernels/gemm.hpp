@@ -13,7 +13,7 @@ namespace vit::kernels {
 
 // Applied after alpha * op(A) op(B) + beta * C, on the finished C tile:
 //   h = that + bias[j] (bias may be null);  if gelu: pre_act[i, j] = h (if non-null), C = gelu(h)
-// gelu is exact: h * 0.5 * (1 + erf(h / sqrt 2)). pre_act uses C's leading dimension ldc.
+// gelu is kernels::gelu_value (exact erf form, activation.hpp). pre_act uses C's leading dimension ldc.
 struct GemmEpilogue {
   const float* bias = nullptr;  // [N]
   bool gelu = false;
@@ -44,9 +44,6 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 // (read on every top-level call, so tests can compare both paths in one process).
 const char* gemm_simd_path();
 
-// Backward of the fused GELU epilogue (kept here so linear_gelu does not depend on another
-// file's GELU): dh[i] = dy[i] * gelu'(h[i]), gelu'(h) = Phi(h) + h * phi(h). dh may alias dy.
-void gemm_gelu_backward(float* dh, const float* dy, const float* h, int64_t n);
 
 namespace detail {
 // Register tile of both micro-kernels.
