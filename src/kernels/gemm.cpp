@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <atomic>
 #include <cstring>
 
 #include "core/parallel.hpp"
@@ -160,16 +161,16 @@ void apply_epilogue(const Problem& pr, int64_t i0, int64_t rows, int64_t j0, int
 }
 
 // One 6x16 tile (or the top-left rows x cols of it at the edges).
-inline void run_tile(detail::MicroKernel kern, const Problem& pr, int64_t kc, const float* a,
-                     const float* b, int64_t i0, int64_t rows, int64_t j0, int64_t cols,
-                     float beta) {
+inline void run_tile(detail::MicroKernel kern, const Problem& pr, int64_t kc,
+                     const detail::TileOperands& t, int64_t i0, int64_t rows, int64_t j0,
+                     int64_t cols, float beta) {
   float* c = pr.C + i0 * pr.ldc + j0;
   if (rows == kMR && cols == kNR) {
-    kern(kc, a, b, c, pr.ldc, pr.alpha, beta);
+    kern(kc, t, c, pr.ldc, pr.alpha, beta);
     return;
   }
   alignas(64) float tmp[kMR * kNR];
-  kern(kc, a, b, tmp, kNR, 1.0f, 0.0f);
+  kern(kc, t, tmp, kNR, 1.0f, 0.0f);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < cols; ++j) {
       const float v = pr.alpha * tmp[r * kNR + j];
@@ -200,7 +201,29 @@ struct Region {
   int64_t r0, r1, c0, c1;
 };
 
-void gemm_region(const Problem& pr, detail::MicroKernel kern, int64_t kcs, const Region& rg) {
+// Which operands the micro-kernel reads straight from the caller's buffers instead of packed
+// panels (only the partial edge panel is still packed). Packing pays when a panel is reused
+// many times from a contiguous copy; on the thin shapes of small transformers the copy costs as
+// much as the product. The choice never changes the arithmetic, only where loads come from.
+struct Plan {
+  bool direct_a, direct_b;
+};
+
+std::atomic<detail::Packing> g_packing{detail::Packing::Auto};
+
+Plan make_plan(const Problem& pr) {
+  switch (g_packing.load(std::memory_order_relaxed)) {
+    case detail::Packing::Always: return {false, false};
+    case detail::Packing::Never: return {true, !pr.trans_b};
+    case detail::Packing::Auto: break;
+  }
+  // A: a single K block keeps each row's slice short (<= 1 KiB), so the strided reads stay
+  // cache friendly. B: with few rows of C each B panel is used only a few times.
+  return {pr.K <= kKC, !pr.trans_b && pr.M <= kMC};
+}
+
+void gemm_region(const Problem& pr, detail::MicroKernel kern, int64_t kcs, const Plan& plan,
+                 const Region& rg) {
   if (rg.r0 >= rg.r1 || rg.c0 >= rg.c1) return;
   const int64_t width = rg.c1 - rg.c0;
   const int64_t ncs = width < kNC ? width : kNC;
@@ -209,21 +232,34 @@ void gemm_region(const Problem& pr, detail::MicroKernel kern, int64_t kcs, const
   for (int64_t jc = rg.c0; jc < rg.c1; jc += ncs) {
     const int64_t nc = rg.c1 - jc < ncs ? rg.c1 - jc : ncs;
     const int64_t panels = (nc + kNR - 1) / kNR;
+    const int64_t edge_cols = nc % kNR;  // columns of a partial last panel (0: none)
     for (int64_t pc = 0; pc < pr.K; pc += kcs) {
       const int64_t kc = pr.K - pc < kcs ? pr.K - pc : kcs;
       const float beta = pc == 0 ? pr.beta : 1.0f;
       const bool last = pc + kc == pr.K;
-      pack_b(b_pack, pr, jc, nc, pc, kc);
+      if (!plan.direct_b) pack_b(b_pack, pr, jc, nc, pc, kc);
+      else if (edge_cols) pack_b(b_pack, pr, jc + nc - edge_cols, edge_cols, pc, kc);
       for (int64_t i0 = rg.r0; i0 < rg.r1; i0 += kMC) {
         const int64_t mc = rg.r1 - i0 < kMC ? rg.r1 - i0 : kMC;
-        pack_a(a_pack, pr, i0, mc, pc, kc);
+        const int64_t edge_rows = mc % kMR;
+        if (!plan.direct_a) pack_a(a_pack, pr, i0, mc, pc, kc);
+        else if (edge_rows) pack_a(a_pack, pr, i0 + mc - edge_rows, edge_rows, pc, kc);
         for (int64_t q = 0; q < panels; ++q) {
+          const int64_t j = jc + q * kNR;
           const int64_t cols = nc - q * kNR < kNR ? nc - q * kNR : kNR;
+          detail::TileOperands t{};
+          if (!plan.direct_b) t.b = b_pack + q * kNR * kc, t.b_ks = kNR;
+          else if (cols < kNR) t.b = b_pack, t.b_ks = kNR;
+          else t.b = pr.B + pc * pr.ldb + j, t.b_ks = pr.ldb;
           for (int64_t ir = 0; ir < mc; ir += kMR) {
+            const int64_t i = i0 + ir;
             const int64_t rows = mc - ir < kMR ? mc - ir : kMR;
-            run_tile(kern, pr, kc, a_pack + ir * kc, b_pack + q * kNR * kc, i0 + ir, rows,
-                     jc + q * kNR, cols, beta);
-            if (last && pr.ep) apply_epilogue(pr, i0 + ir, rows, jc + q * kNR, cols);
+            if (!plan.direct_a) t.a = a_pack + ir * kc, t.a_rs = 1, t.a_cs = kMR;
+            else if (rows < kMR) t.a = a_pack, t.a_rs = 1, t.a_cs = kMR;
+            else if (pr.trans_a) t.a = pr.A + pc * pr.lda + i, t.a_rs = 1, t.a_cs = pr.lda;
+            else t.a = pr.A + i * pr.lda + pc, t.a_rs = pr.lda, t.a_cs = 1;
+            run_tile(kern, pr, kc, t, i, rows, j, cols, beta);
+            if (last && pr.ep) apply_epilogue(pr, i, rows, j, cols);
           }
         }
       }
@@ -267,8 +303,9 @@ void gemm_run(const Problem& pr, detail::MicroKernel kern, bool may_thread) {
 #else
   (void)may_thread;
 #endif
+  const Plan plan = make_plan(pr);
   if (team <= 1) {
-    gemm_region(pr, kern, kcs, Region{0, pr.M, 0, pr.N});
+    gemm_region(pr, kern, kcs, plan, Region{0, pr.M, 0, pr.N});
     return;
   }
   int64_t tm = 1, tn = 1;
@@ -279,21 +316,24 @@ void gemm_run(const Problem& pr, detail::MicroKernel kern, bool may_thread) {
     const int64_t r1 = rp * (i + 1) / tm * kMR, c1 = cp * (j + 1) / tn * kNR;
     const Region rg{rp * i / tm * kMR, r1 < pr.M ? r1 : pr.M, cp * j / tn * kNR,
                     c1 < pr.N ? c1 : pr.N};
-    gemm_region(pr, kern, kcs, rg);
+    gemm_region(pr, kern, kcs, plan, rg);
   });
 }
 
 }  // namespace
 
 namespace detail {
-void micro_kernel_portable(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                           float alpha, float beta) {
+void set_packing(Packing p) { g_packing.store(p, std::memory_order_relaxed); }
+
+void micro_kernel_portable(int64_t kc, const TileOperands& t, float* c, int64_t ldc, float alpha,
+                           float beta) {
   float acc[kMR][kNR] = {};
   for (int64_t p = 0; p < kc; ++p) {
-    const float* ap = a + p * kMR;
-    const float* bp = b + p * kNR;
-    for (int i = 0; i < kMR; ++i)
-      for (int j = 0; j < kNR; ++j) acc[i][j] += ap[i] * bp[j];
+    const float* bp = t.b + p * t.b_ks;
+    for (int i = 0; i < kMR; ++i) {
+      const float a = t.a[i * t.a_rs + p * t.a_cs];
+      for (int j = 0; j < kNR; ++j) acc[i][j] += a * bp[j];
+    }
   }
   for (int i = 0; i < kMR; ++i)
     for (int j = 0; j < kNR; ++j)

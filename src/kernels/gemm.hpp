@@ -49,15 +49,28 @@ namespace detail {
 // Register tile of both micro-kernels.
 constexpr int kMR = 6;
 constexpr int kNR = 16;
-// c[kMR, kNR] (ldc) = alpha * sum_p a[p, :] (x) b[p, :] + beta * c, for packed panels
-// a [kc, kMR] and b [kc, kNR]; beta == 0 does not read c.
-using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                             float alpha, float beta);
-void micro_kernel_portable(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                           float alpha, float beta);
-void micro_kernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                       float alpha, float beta);
+// The operands of one register tile: A(r, p) = a[r * a_rs + p * a_cs] for r < kMR, and
+// B(p, c) = b[p * b_ks + c] for c < kNR. A packed panel is (a_rs, a_cs) = (1, kMR), b_ks = kNR;
+// an unpacked row-major A is (lda, 1), a transposed one (1, lda); an unpacked B is b_ks = ldb.
+struct TileOperands {
+  const float* a;
+  int64_t a_rs, a_cs;
+  const float* b;
+  int64_t b_ks;
+};
+// c[kMR, kNR] (ldc) = alpha * sum_{p < kc} A(:, p) (x) B(p, :) + beta * c; beta == 0 does not
+// read c. The k order is the same for every layout, so packed and unpacked give the same bits.
+using MicroKernel = void (*)(int64_t kc, const TileOperands& t, float* c, int64_t ldc, float alpha,
+                             float beta);
+void micro_kernel_portable(int64_t kc, const TileOperands& t, float* c, int64_t ldc, float alpha,
+                           float beta);
+void micro_kernel_avx2(int64_t kc, const TileOperands& t, float* c, int64_t ldc, float alpha,
+                       float beta);
 bool cpu_has_avx2_fma();
+// Whether gemm packs its operands into panels: Auto (by shape), or forced either way for tests
+// (Never still packs a transposed B and the partial edge panels). Results are the same bits.
+enum class Packing { Auto, Always, Never };
+void set_packing(Packing p);
 }  // namespace detail
 
 }  // namespace vit::kernels

@@ -17,37 +17,45 @@ bool cpu_has_avx2_fma() {
 }
 
 // Twelve 8-lane accumulators hold the 6x16 tile; per k step two B loads and six A broadcasts
-// feed twelve FMAs (15 of the 16 ymm registers).
-__attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const float* a,
-                                                           const float* b, float* c, int64_t ldc,
-                                                           float alpha, float beta) {
+// feed twelve FMAs (15 of the 16 ymm registers). A is read through six row pointers and one
+// k offset, so packed panels and unpacked operands run the same instruction sequence.
+__attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const TileOperands& t,
+                                                           float* c, int64_t ldc, float alpha,
+                                                           float beta) {
+  const int64_t rs = t.a_rs, cs = t.a_cs, bs = t.b_ks;
+  const float* a0 = t.a;
+  const float* a1 = a0 + rs;
+  const float* a2 = a1 + rs;
+  const float* a3 = a2 + rs;
+  const float* a4 = a3 + rs;
+  const float* a5 = a4 + rs;
+  const float* b = t.b;
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
   __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
   __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-#define VIT_GEMM_STEP(P)                                             \
+#define VIT_GEMM_STEP(O, BP)                                         \
   {                                                                  \
-    const __m256 b0 = _mm256_load_ps(b + (P) * kNR);                 \
-    const __m256 b1 = _mm256_load_ps(b + (P) * kNR + 8);             \
-    const float* ap = a + (P) * kMR;                                 \
-    __m256 av = _mm256_broadcast_ss(ap + 0);                         \
+    const __m256 b0 = _mm256_loadu_ps(BP);                           \
+    const __m256 b1 = _mm256_loadu_ps((BP) + 8);                     \
+    __m256 av = _mm256_broadcast_ss(a0 + (O));                       \
     c00 = _mm256_fmadd_ps(av, b0, c00);                              \
     c01 = _mm256_fmadd_ps(av, b1, c01);                              \
-    av = _mm256_broadcast_ss(ap + 1);                                \
+    av = _mm256_broadcast_ss(a1 + (O));                              \
     c10 = _mm256_fmadd_ps(av, b0, c10);                              \
     c11 = _mm256_fmadd_ps(av, b1, c11);                              \
-    av = _mm256_broadcast_ss(ap + 2);                                \
+    av = _mm256_broadcast_ss(a2 + (O));                              \
     c20 = _mm256_fmadd_ps(av, b0, c20);                              \
     c21 = _mm256_fmadd_ps(av, b1, c21);                              \
-    av = _mm256_broadcast_ss(ap + 3);                                \
+    av = _mm256_broadcast_ss(a3 + (O));                              \
     c30 = _mm256_fmadd_ps(av, b0, c30);                              \
     c31 = _mm256_fmadd_ps(av, b1, c31);                              \
-    av = _mm256_broadcast_ss(ap + 4);                                \
+    av = _mm256_broadcast_ss(a4 + (O));                              \
     c40 = _mm256_fmadd_ps(av, b0, c40);                              \
     c41 = _mm256_fmadd_ps(av, b1, c41);                              \
-    av = _mm256_broadcast_ss(ap + 5);                                \
+    av = _mm256_broadcast_ss(a5 + (O));                              \
     c50 = _mm256_fmadd_ps(av, b0, c50);                              \
     c51 = _mm256_fmadd_ps(av, b1, c51);                              \
   }
@@ -56,15 +64,14 @@ __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const flo
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + kNR - 1), _MM_HINT_T0);
   }
-  int64_t p = 0;
-  for (; p + 4 <= kc; p += 4) {
-    _mm_prefetch(reinterpret_cast<const char*>(a + (p + 8) * kMR), _MM_HINT_T0);
-    VIT_GEMM_STEP(p)
-    VIT_GEMM_STEP(p + 1)
-    VIT_GEMM_STEP(p + 2)
-    VIT_GEMM_STEP(p + 3)
+  int64_t p = 0, o = 0;
+  for (; p + 4 <= kc; p += 4, o += 4 * cs, b += 4 * bs) {
+    VIT_GEMM_STEP(o, b)
+    VIT_GEMM_STEP(o + cs, b + bs)
+    VIT_GEMM_STEP(o + 2 * cs, b + 2 * bs)
+    VIT_GEMM_STEP(o + 3 * cs, b + 3 * bs)
   }
-  for (; p < kc; ++p) VIT_GEMM_STEP(p)
+  for (; p < kc; ++p, o += cs, b += bs) VIT_GEMM_STEP(o, b)
 #undef VIT_GEMM_STEP
 
   const __m256 va = _mm256_set1_ps(alpha);
@@ -88,9 +95,9 @@ __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const flo
 #else  // not x86: the AVX2 kernel is never selected
 
 bool cpu_has_avx2_fma() { return false; }
-void micro_kernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                       float alpha, float beta) {
-  micro_kernel_portable(kc, a, b, c, ldc, alpha, beta);
+void micro_kernel_avx2(int64_t kc, const TileOperands& t, float* c, int64_t ldc, float alpha,
+                       float beta) {
+  micro_kernel_portable(kc, t, c, ldc, alpha, beta);
 }
 
 #endif

@@ -105,6 +105,29 @@ TEST_P(SimdPath, MatchesDoubleReference) {
   EXPECT_LT(max_error_all_cases(2.0f, 1.0f), 1e-4);
 }
 
+// Packed panels and direct (unpacked) operand reads, forced either way: same reference error,
+// and the same bits as each other (only where the loads come from differs).
+TEST_P(SimdPath, PackedAndDirectReadsAgreeBitwise) {
+  using kernels::detail::Packing;
+  for (Packing p : {Packing::Always, Packing::Never}) {
+    kernels::detail::set_packing(p);
+    EXPECT_LT(max_error_all_cases(-0.75f, 1.5f), 1e-4);
+  }
+  for (const Case& cs : kCases)
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t & 1, tb = t & 2;
+      const int64_t lda = (ta ? cs.M : cs.K) + 2, ldb = (tb ? cs.K : cs.N) + 1;
+      auto A = random_vec((ta ? cs.K : cs.M) * lda, 31), B = random_vec((tb ? cs.N : cs.K) * ldb, 32);
+      std::vector<float> packed(cs.M * cs.N), direct(cs.M * cs.N);
+      kernels::detail::set_packing(Packing::Always);
+      gemm(ta, tb, cs.M, cs.N, cs.K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, packed.data(), cs.N);
+      kernels::detail::set_packing(Packing::Never);
+      gemm(ta, tb, cs.M, cs.N, cs.K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, direct.data(), cs.N);
+      EXPECT_EQ(packed, direct) << "M" << cs.M << " N" << cs.N << " K" << cs.K << " t" << t;
+    }
+  kernels::detail::set_packing(Packing::Auto);
+}
+
 TEST_P(SimdPath, BetaZeroIgnoresNanInC) {
   const int64_t M = 7, N = 19, K = 5;
   auto A = random_vec(M * K, 11), B = random_vec(K * N, 12);
