@@ -1,7 +1,8 @@
 // Our GEMM against OpenBLAS cblas_sgemm on the same shapes, registered interleaved (ours, then
 // OpenBLAS, per shape) so both see the same machine load. Counter "FLOPS" = 2 M N K per second.
 // Shapes: squares and the W1/W2 layer products of WORKLOADS.md, in the layouts the model uses
-// (forward x w^T is NT, the weight gradient dy^T x is TN). Threads: --threads (default 2).
+// (forward x w^T is NT, the weight gradient dy^T x is TN). Threads: --threads (default 2);
+// --packing=always|never forces how our GEMM reads its operands (default: by shape).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -35,6 +36,8 @@ const Shape kShapes[] = {
     {"w1_fc2_6400x128x64", 6400, 64, 128, false, true},
     {"w1_wgrad_64x6400x192", 64, 192, 6400, true, false},
     {"w1_dgrad_6400x192x64", 6400, 64, 192, false, false},
+    {"w1_wgrad_192x6400x64", 192, 64, 6400, true, false},
+    {"w1_wgrad_64x6400x128", 64, 128, 6400, true, false},
     {"attn_s_50x16x50", 50, 50, 16, false, true},
     {"attn_pv_50x50x16", 50, 16, 50, false, false},
     {"w2_qkv_4160x192x576", 4160, 576, 192, false, true},
@@ -98,6 +101,10 @@ int main(int argc, char** argv) {
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     if (std::strncmp(argv[i], "--threads=", 10) == 0) g_threads = std::atoi(argv[i] + 10);
+    else if (std::strcmp(argv[i], "--packing=always") == 0)
+      vit::kernels::detail::set_packing(vit::kernels::detail::Packing::Always);
+    else if (std::strcmp(argv[i], "--packing=never") == 0)
+      vit::kernels::detail::set_packing(vit::kernels::detail::Packing::Never);
     else args.push_back(argv[i]);
   }
   int n = static_cast<int>(args.size());

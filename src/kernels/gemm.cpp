@@ -23,6 +23,10 @@ using detail::kNR;
 constexpr int64_t kKC = 256;   // max K block: a 16 x 256 B panel (16 KiB) stays in L1
 constexpr int64_t kMC = 120;   // rows per packed A block (120 KiB at kc 256: L2)
 constexpr int64_t kNC = 3072;  // columns per packed B block (3 MiB at kc 256: L3)
+// make_plan: read A in place when at most this many column panels' worth of N reuse it, B when
+// at most this many rows of C do (measured on the W1/W2 shapes and squares, bench_gemm).
+constexpr int64_t kDirectMaxN = 256;
+constexpr int64_t kDirectMaxM = 128;
 // Below this many multiply-adds a product runs on the calling thread (fork cost dominates).
 constexpr int64_t kMinParallelMacs = 1 << 18;
 
@@ -217,9 +221,10 @@ Plan make_plan(const Problem& pr) {
     case detail::Packing::Never: return {true, !pr.trans_b};
     case detail::Packing::Auto: break;
   }
-  // A: a single K block keeps each row's slice short (<= 1 KiB), so the strided reads stay
-  // cache friendly. B: with few rows of C each B panel is used only a few times.
-  return {pr.K <= kKC, !pr.trans_b && pr.M <= kMC};
+  // A panel is reused by every column panel and a B panel by every row panel: packing pays
+  // only when that reuse is large. A single K block keeps each A row's slice short (<= 1 KiB).
+  const bool direct_a = pr.K <= kKC || (!pr.trans_a && pr.N <= kDirectMaxN);
+  return {direct_a, !pr.trans_b && pr.M <= kDirectMaxM};
 }
 
 void gemm_region(const Problem& pr, detail::MicroKernel kern, int64_t kcs, const Plan& plan,

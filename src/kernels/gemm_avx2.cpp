@@ -17,18 +17,16 @@ bool cpu_has_avx2_fma() {
 }
 
 // Twelve 8-lane accumulators hold the 6x16 tile; per k step two B loads and six A broadcasts
-// feed twelve FMAs (15 of the 16 ymm registers). A is read through six row pointers and one
-// k offset, so packed panels and unpacked operands run the same instruction sequence.
+// feed twelve FMAs (15 of the 16 ymm registers). Packed panels and unpacked operands run the
+// same instruction sequence, only the strides differ.
 __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const TileOperands& t,
                                                            float* c, int64_t ldc, float alpha,
                                                            float beta) {
-  const int64_t rs = t.a_rs, cs = t.a_cs, bs = t.b_ks;
-  const float* a0 = t.a;
-  const float* a1 = a0 + rs;
-  const float* a2 = a1 + rs;
-  const float* a3 = a2 + rs;
-  const float* a4 = a3 + rs;
-  const float* a5 = a4 + rs;
+  // Byte strides, so rows 1, 2, 4, 5 are base + index * {1, 2} addressing modes off two
+  // pointers (rows 0 and 3): three pointer increments per k step and no register spills.
+  const int64_t rs = t.a_rs * 4, cs = t.a_cs * 4, bs = t.b_ks;
+  const char* pa = reinterpret_cast<const char*>(t.a);
+  const char* pa3 = pa + 3 * rs;
   const float* b = t.b;
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
@@ -36,43 +34,36 @@ __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const Til
   __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
   __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-#define VIT_GEMM_STEP(O, BP)                                         \
-  {                                                                  \
-    const __m256 b0 = _mm256_loadu_ps(BP);                           \
-    const __m256 b1 = _mm256_loadu_ps((BP) + 8);                     \
-    __m256 av = _mm256_broadcast_ss(a0 + (O));                       \
-    c00 = _mm256_fmadd_ps(av, b0, c00);                              \
-    c01 = _mm256_fmadd_ps(av, b1, c01);                              \
-    av = _mm256_broadcast_ss(a1 + (O));                              \
-    c10 = _mm256_fmadd_ps(av, b0, c10);                              \
-    c11 = _mm256_fmadd_ps(av, b1, c11);                              \
-    av = _mm256_broadcast_ss(a2 + (O));                              \
-    c20 = _mm256_fmadd_ps(av, b0, c20);                              \
-    c21 = _mm256_fmadd_ps(av, b1, c21);                              \
-    av = _mm256_broadcast_ss(a3 + (O));                              \
-    c30 = _mm256_fmadd_ps(av, b0, c30);                              \
-    c31 = _mm256_fmadd_ps(av, b1, c31);                              \
-    av = _mm256_broadcast_ss(a4 + (O));                              \
-    c40 = _mm256_fmadd_ps(av, b0, c40);                              \
-    c41 = _mm256_fmadd_ps(av, b1, c41);                              \
-    av = _mm256_broadcast_ss(a5 + (O));                              \
-    c50 = _mm256_fmadd_ps(av, b0, c50);                              \
-    c51 = _mm256_fmadd_ps(av, b1, c51);                              \
-  }
   // Start pulling the C tile (6 rows of 64 bytes, maybe straddling two lines) toward L1.
   for (int i = 0; i < kMR; ++i) {
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + kNR - 1), _MM_HINT_T0);
   }
-  int64_t p = 0, o = 0;
-  for (; p + 4 <= kc; p += 4, o += 4 * cs, b += 4 * bs) {
-    VIT_GEMM_STEP(o, b)
-    VIT_GEMM_STEP(o + cs, b + bs)
-    VIT_GEMM_STEP(o + 2 * cs, b + 2 * bs)
-    VIT_GEMM_STEP(o + 3 * cs, b + 3 * bs)
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m256 b0 = _mm256_loadu_ps(b);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    __m256 av = _mm256_broadcast_ss(reinterpret_cast<const float*>(pa));
+    c00 = _mm256_fmadd_ps(av, b0, c00);
+    c01 = _mm256_fmadd_ps(av, b1, c01);
+    av = _mm256_broadcast_ss(reinterpret_cast<const float*>(pa + rs));
+    c10 = _mm256_fmadd_ps(av, b0, c10);
+    c11 = _mm256_fmadd_ps(av, b1, c11);
+    av = _mm256_broadcast_ss(reinterpret_cast<const float*>(pa + 2 * rs));
+    c20 = _mm256_fmadd_ps(av, b0, c20);
+    c21 = _mm256_fmadd_ps(av, b1, c21);
+    av = _mm256_broadcast_ss(reinterpret_cast<const float*>(pa3));
+    c30 = _mm256_fmadd_ps(av, b0, c30);
+    c31 = _mm256_fmadd_ps(av, b1, c31);
+    av = _mm256_broadcast_ss(reinterpret_cast<const float*>(pa3 + rs));
+    c40 = _mm256_fmadd_ps(av, b0, c40);
+    c41 = _mm256_fmadd_ps(av, b1, c41);
+    av = _mm256_broadcast_ss(reinterpret_cast<const float*>(pa3 + 2 * rs));
+    c50 = _mm256_fmadd_ps(av, b0, c50);
+    c51 = _mm256_fmadd_ps(av, b1, c51);
+    pa += cs;
+    pa3 += cs;
+    b += bs;
   }
-  for (; p < kc; ++p, o += cs, b += bs) VIT_GEMM_STEP(o, b)
-#undef VIT_GEMM_STEP
 
   const __m256 va = _mm256_set1_ps(alpha);
   __m256 acc[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
