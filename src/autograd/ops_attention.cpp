@@ -34,13 +34,21 @@ Var attention(const Var& qkv, int64_t heads, float attn_dropout, uint64_t dropou
   const kernels::AttentionDropout drop{attn_dropout, dropout_key};
   Tensor out = Tensor::empty({B, N, heads * d});
   Tensor lse = Tensor::empty({B, heads, N});
-  kernels::attention_forward(out.data(), lse.data(), qkv.value().data(), dims, drop);
-  // Held for backward: the output itself (shared storage, B*N*D) and lse (B*H*N floats) besides
-  // the input qkv; never an N x N matrix. Backward scratch is O(tile) per thread.
-  return profiled_record(out, {qkv}, [qkv, out, lse, dims, drop](const Tensor& dout) {
+  // Short sequences in training keep the probabilities (B*H*N*N floats, at most kKeepProbs):
+  // backward then skips recomputing them. Long ones (and eval) keep only out and lse.
+  constexpr int64_t kKeepProbs = int64_t{1} << 24;  // 64 MiB per attention call
+  const bool keep = grad_enabled() && qkv.requires_grad() && N <= 1024 &&
+                    B * heads * N * N <= kKeepProbs;
+  Tensor probs = keep ? Tensor::empty({B, heads, N, N}) : Tensor();
+  kernels::attention_forward(out.data(), lse.data(), qkv.value().data(), dims, drop,
+                             keep ? probs.data() : nullptr);
+  // Held for backward: the output itself (shared storage, B*N*D), lse (B*H*N floats) and probs
+  // when kept, besides the input qkv. Backward scratch is O(rows x N) per thread.
+  return profiled_record(out, {qkv}, [qkv, out, lse, probs, dims, drop](const Tensor& dout) {
     if (!qkv.requires_grad()) return;
     kernels::attention_backward(qkv.grad().data(), dout.data(), out.data(), lse.data(),
-                                qkv.value().data(), dims, drop);
+                                qkv.value().data(), dims, drop,
+                                probs.defined() ? probs.data() : nullptr);
   }, "attention");
 }
 

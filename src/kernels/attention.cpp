@@ -115,8 +115,8 @@ VIT_CLONES void dscores_row(float* __restrict dp, const float* __restrict p, int
 }
 #undef VIT_CLONES
 
-void dense_forward(float* out, float* lse, const float* qkv, const AttentionDims& dims,
-                   const AttentionDropout& dropout) {
+void dense_forward(float* out, float* lse, float* probs, const float* qkv,
+                   const AttentionDims& dims, const AttentionDropout& dropout) {
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim;
   const int64_t D = H * d, ld = 3 * D;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
@@ -130,26 +130,31 @@ void dense_forward(float* out, float* lse, const float* qkv, const AttentionDims
       const auto [q, k, v] = qkv_head(qkv, b, h, N, D, d);
       for (int64_t i0 = 0; i0 < N; i0 += R) {
         const int64_t rows = std::min(R, N - i0);
-        // S = Q K^T / sqrt(d) for query rows [i0, i0 + rows)
-        gemm(false, true, rows, N, d, scale, q + i0 * ld, ld, k, ld, 0.0f, s.data(), N);
+        // S = Q K^T / sqrt(d) for query rows [i0, i0 + rows), softmax in place; straight into
+        // the kept probabilities when there are some and no dropout changes them afterwards.
+        float* kept = probs ? probs + (bh * N + i0) * N : nullptr;
+        float* sb = kept && !drop ? kept : s.data();
+        gemm(false, true, rows, N, d, scale, q + i0 * ld, ld, k, ld, 0.0f, sb, N);
         for (int64_t r = 0; r < rows; ++r) {
-          float* sr = s.data() + r * N;
+          float* sr = sb + r * N;
           const float l = softmax_row(sr, N);
           if (lse) lse[bh * N + i0 + r] = l;
           if (drop) {
+            if (kept) std::copy(sr, sr + N, kept + r * N);
             const DropoutRow mask(dropout, b, h, i0 + r);
             for (int64_t j = 0; j < N; ++j) sr[j] = mask.keep(j) ? sr[j] * keep_scale : 0.0f;
           }
         }
         // O = P V, written straight into the merged-heads output
-        gemm(false, false, rows, d, N, 1.0f, s.data(), N, v, ld, 0.0f, out + (b * N + i0) * D + h * d, D);
+        gemm(false, false, rows, d, N, 1.0f, sb, N, v, ld, 0.0f, out + (b * N + i0) * D + h * d, D);
       }
     }
   });
 }
 
 void dense_backward(float* dqkv, const float* dout, const float* out, const float* lse,
-                    const float* qkv, const AttentionDims& dims, const AttentionDropout& dropout) {
+                    const float* probs, const float* qkv, const AttentionDims& dims,
+                    const AttentionDropout& dropout) {
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim;
   const int64_t D = H * d, ld = 3 * D;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
@@ -167,29 +172,34 @@ void dense_backward(float* dqkv, const float* dout, const float* out, const floa
       const float* lse_bh = lse + bh * N;
       for (int64_t i0 = 0; i0 < N; i0 += R) {  // query-row blocks in order: fixed dK, dV sums
         const int64_t rows = std::min(R, N - i0);
-        gemm(false, true, rows, N, d, scale, q + i0 * ld, ld, k, ld, 0.0f, s.data(), N);  // S
+        // P: the forward's, kept, or recomputed in s as exp(S - lse)
+        const float* P = probs ? probs + (bh * N + i0) * N : s.data();
+        if (!probs)
+          gemm(false, true, rows, N, d, scale, q + i0 * ld, ld, k, ld, 0.0f, s.data(), N);  // S
         gemm(false, true, rows, N, d, 1.0f, dO + i0 * D, D, v, ld, 0.0f, dp.data(), N);   // dP~ = dO V^T
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t i = i0 + r;
           float* sr = s.data() + r * N;
+          const float* pr = P + r * N;
           float* dpr = dp.data() + r * N;
           const float* dor = dO + i * D;
           const float* orow = O + i * D;
           const float d_i = lane_sum(d, [&](int64_t t) { return dor[t] * orow[t]; });  // rowsum(dO O)
-          exp_shift_row(sr, N, lse_bh[i]);  // P = exp(S - lse)
+          if (!probs) exp_shift_row(sr, N, lse_bh[i]);  // P = exp(S - lse)
           if (drop) {
             const DropoutRow mask(dropout, b, h, i);
             for (int64_t j = 0; j < N; ++j) {
               const float keep = mask.keep(j) ? keep_scale : 0.0f;
-              const float p = sr[j];
+              const float p = pr[j];
               sr[j] = p * keep;                              // dropped probability P~
               dpr[j] = p * (dpr[j] * keep - d_i) * scale;    // dS, with 1/sqrt(d) folded in
             }
           } else {
-            dscores_row(dpr, sr, N, d_i, scale);
+            dscores_row(dpr, pr, N, d_i, scale);
           }
         }
-        gemm(true, false, N, d, rows, 1.0f, s.data(), N, dO + i0 * D, D, 1.0f, dbase + 2 * D + h * d, ld);  // dV += P~^T dO
+        const float* Pd = drop ? s.data() : P;  // P~, the probabilities after dropout
+        gemm(true, false, N, d, rows, 1.0f, Pd, N, dO + i0 * D, D, 1.0f, dbase + 2 * D + h * d, ld);  // dV += P~^T dO
         gemm(true, false, N, d, rows, 1.0f, dp.data(), N, q + i0 * ld, ld, 1.0f, dbase + D + h * d, ld);    // dK += dS^T Q
         gemm(false, false, rows, d, N, 1.0f, dp.data(), N, k, ld, 1.0f, dbase + i0 * ld + h * d, ld);      // dQ += dS K
       }
@@ -200,8 +210,9 @@ void dense_backward(float* dqkv, const float* dout, const float* out, const floa
 }  // namespace
 
 void attention_forward(float* out, float* lse, const float* qkv, const AttentionDims& dims,
-                       const AttentionDropout& dropout) {
-  if (dims.tokens <= dims.dense_max_tokens) return dense_forward(out, lse, qkv, dims, dropout);
+                       const AttentionDropout& dropout, float* probs) {
+  if (dims.tokens <= dims.dense_max_tokens)
+    return dense_forward(out, lse, probs, qkv, dims, dropout);
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim;
   const int64_t D = H * d, ld = 3 * D;
   const int64_t query_tiles = (N + kQueryTile - 1) / kQueryTile;
@@ -262,8 +273,10 @@ void attention_forward(float* out, float* lse, const float* qkv, const Attention
 }
 
 void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse,
-                        const float* qkv, const AttentionDims& dims, const AttentionDropout& dropout) {
-  if (dims.tokens <= dims.dense_max_tokens) return dense_backward(dqkv, dout, out, lse, qkv, dims, dropout);
+                        const float* qkv, const AttentionDims& dims, const AttentionDropout& dropout,
+                        const float* probs) {
+  if (dims.tokens <= dims.dense_max_tokens)
+    return dense_backward(dqkv, dout, out, lse, probs, qkv, dims, dropout);
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim;
   const int64_t D = H * d, ld = 3 * D;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));

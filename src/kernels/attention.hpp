@@ -30,14 +30,19 @@ struct AttentionDropout {
 
 // out [B, N, D] = softmax(q k^T / sqrt(d)) v per (b, h), heads merged (out[b, n, h*d + c]).
 // lse [B, H, N] = log sum_j exp(q_i . k_j / sqrt(d)) (before dropout), kept for backward.
-// Parallel over (b, h, query tile); each output row is computed by one thread.
+// probs, when not null (dense path only: N <= dense_max_tokens): [B, H, N, N] receives the
+// probabilities before dropout, so that backward need not recompute them (a trade of B*H*N*N
+// floats of memory for one of backward's three N x N x d products and its exps; worth it for
+// short sequences). Parallel over (b, h) pairs; each output row is computed by one thread.
 void attention_forward(float* out, float* lse, const float* qkv, const AttentionDims& dims,
-                       const AttentionDropout& dropout);
+                       const AttentionDropout& dropout, float* probs = nullptr);
 
 // dqkv [B, N, 3D] += gradient of the forward above, given dout [B, N, D] and the forward's out and
-// lse. Parallel over (b, h) pairs: each pair owns its dq, dk, dv slices, accumulated in a fixed
-// order, so the result is bit-identical for any thread count.
+// lse (and its probs, or null to recompute them). Parallel over (b, h) pairs: each pair owns its
+// dq, dk, dv slices, accumulated in a fixed order, so the result is bit-identical for any thread
+// count.
 void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse,
-                        const float* qkv, const AttentionDims& dims, const AttentionDropout& dropout);
+                        const float* qkv, const AttentionDims& dims, const AttentionDropout& dropout,
+                        const float* probs = nullptr);
 
 }  // namespace vit::kernels

@@ -19,13 +19,18 @@ struct Result {
   std::vector<float> out, lse, dqkv;
 };
 
-Result run(const AttentionDims& dm, const Tensor& qkv, const Tensor& dout, float p) {
+// keep_probs: the forward hands its probabilities to backward instead of backward recomputing.
+Result run(const AttentionDims& dm, const Tensor& qkv, const Tensor& dout, float p,
+           bool keep_probs = false) {
   const int64_t D = dm.heads * dm.head_dim;
   Tensor out = Tensor::empty({dm.batch, dm.tokens, D});
   Tensor lse = Tensor::empty({dm.batch, dm.heads, dm.tokens});
-  kernels::attention_forward(out.data(), lse.data(), qkv.data(), dm, {p, 5});
+  Tensor probs = Tensor::empty({dm.batch, dm.heads, dm.tokens, dm.tokens});
+  float* pp = keep_probs ? probs.data() : nullptr;
+  kernels::attention_forward(out.data(), lse.data(), qkv.data(), dm, {p, 5}, pp);
   Tensor dqkv = Tensor::zeros(qkv.shape());
-  kernels::attention_backward(dqkv.data(), dout.data(), out.data(), lse.data(), qkv.data(), dm, {p, 5});
+  kernels::attention_backward(dqkv.data(), dout.data(), out.data(), lse.data(), qkv.data(), dm,
+                              {p, 5}, pp);
   return {out.to_vector(), lse.to_vector(), dqkv.to_vector()};
 }
 
@@ -102,4 +107,26 @@ TEST(AttentionPaths, BothPathsBitIdenticalForOneAndTwoThreads) {
     EXPECT_EQ(one.out, two.out);
     EXPECT_EQ(one.dqkv, two.dqkv);
   }
+}
+
+// Backward from the forward's kept probabilities against backward recomputing them from lse:
+// the same forward bits, gradients equal to float rounding, with and without dropout, one and
+// several query-row blocks.
+TEST(AttentionPaths, KeptProbabilitiesMatchRecomputed) {
+  uint64_t key = 300;
+  for (int64_t N : {1, 7, 50, 130})
+    for (int64_t rb : {int64_t{0}, int64_t{16}})
+      for (float p : {0.0f, 0.25f}) {
+        AttentionDims dm{2, N, 3, 16};
+        dm.row_block = rb;
+        const Tensor qkv = random_tensor({2, N, 9 * 16}, key++, -2.0f, 2.0f);
+        const Tensor dout = random_tensor({2, N, 3 * 16}, key++);
+        const Result kept = run(dm, qkv, dout, p, true), recomputed = run(dm, qkv, dout, p, false);
+        EXPECT_EQ(kept.out, recomputed.out);
+        EXPECT_EQ(kept.lse, recomputed.lse);
+        EXPECT_LT(max_abs_diff(kept.dqkv, recomputed.dqkv), 2e-5) << "N " << N << " p " << p;
+        double norm = 0.0;
+        for (float g : kept.dqkv) norm += std::fabs(g);
+        EXPECT_GT(norm, 1e-3) << "gradient vanished: N " << N;
+      }
 }
