@@ -46,9 +46,10 @@ Var attention(const Var& qkv, int64_t heads, float attn_dropout, uint64_t dropou
   // when kept, besides the input qkv. Backward scratch is O(rows x N) per thread.
   return profiled_record(out, {qkv}, [qkv, out, lse, probs, dims, drop](const Tensor& dout) {
     if (!qkv.requires_grad()) return;
-    kernels::attention_backward(qkv.grad().data(), dout.data(), out.data(), lse.data(),
-                                qkv.value().data(), dims, drop,
-                                probs.defined() ? probs.data() : nullptr);
+    bool fresh = false;
+    float* dqkv = qkv.grad_for_write(fresh);
+    kernels::attention_backward(dqkv, dout.data(), out.data(), lse.data(), qkv.value().data(),
+                                dims, drop, probs.defined() ? probs.data() : nullptr, fresh);
   }, "attention");
 }
 

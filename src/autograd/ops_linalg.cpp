@@ -30,9 +30,12 @@ int64_t check_linear(const Var& x, const Var& w, const Var& b, const char* op) {
 // db += column sums of dy.
 void linear_backward(const Var& x, const Var& w, const Var& b, const float* dy, int64_t rows) {
   const int64_t in = w.size(1), out = w.size(0);
-  if (x.requires_grad())
-    kernels::gemm(false, false, rows, in, out, 1.0f, dy, out, w.value().data(), in, 1.0f,
-                  x.grad().data(), in);
+  if (x.requires_grad()) {
+    bool fresh = false;
+    float* dx = x.grad_for_write(fresh);
+    kernels::gemm(false, false, rows, in, out, 1.0f, dy, out, w.value().data(), in,
+                  fresh ? 0.0f : 1.0f, dx, in);
+  }
   if (w.requires_grad())
     kernels::gemm(true, false, out, in, rows, 1.0f, dy, out, x.value().data(), in, 1.0f,
                   w.grad().data(), in);

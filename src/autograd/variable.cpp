@@ -31,6 +31,12 @@ Tensor& Var::grad() const {
   return data_->grad;
 }
 
+float* Var::grad_for_write(bool& fresh) const {
+  fresh = !data_->grad.defined();
+  if (fresh) data_->grad = Tensor::empty(data_->value.shape());
+  return data_->grad.data();
+}
+
 void Var::zero_grad() const {
   if (data_->grad.defined()) data_->grad.fill(0.0f);
 }

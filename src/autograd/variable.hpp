@@ -36,6 +36,10 @@ class Var {
   bool has_grad() const { return data_->grad.defined(); }
   // The gradient buffer, zero-filled on first use.
   Tensor& grad() const;
+  // For a backward that writes every element of the gradient: the buffer, left uninitialised
+  // when nothing has been accumulated yet, in which case `fresh` is set and the op must store
+  // rather than add (saves the zero fill and a read of the buffer).
+  float* grad_for_write(bool& fresh) const;
   void zero_grad() const;  // keeps the buffer, fills with 0
 
   bool same(const Var& other) const { return data_ == other.data_; }

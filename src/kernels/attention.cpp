@@ -152,9 +152,9 @@ void dense_forward(float* out, float* lse, float* probs, const float* qkv,
   });
 }
 
-void dense_backward(float* dqkv, const float* dout, const float* out, const float* lse,
-                    const float* probs, const float* qkv, const AttentionDims& dims,
-                    const AttentionDropout& dropout) {
+void dense_backward(float* dqkv, bool fresh, const float* dout, const float* out,
+                    const float* lse, const float* probs, const float* qkv,
+                    const AttentionDims& dims, const AttentionDropout& dropout) {
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim;
   const int64_t D = H * d, ld = 3 * D;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
@@ -199,9 +199,10 @@ void dense_backward(float* dqkv, const float* dout, const float* out, const floa
           }
         }
         const float* Pd = drop ? s.data() : P;  // P~, the probabilities after dropout
-        gemm(true, false, N, d, rows, 1.0f, Pd, N, dO + i0 * D, D, 1.0f, dbase + 2 * D + h * d, ld);  // dV += P~^T dO
-        gemm(true, false, N, d, rows, 1.0f, dp.data(), N, q + i0 * ld, ld, 1.0f, dbase + D + h * d, ld);    // dK += dS^T Q
-        gemm(false, false, rows, d, N, 1.0f, dp.data(), N, k, ld, 1.0f, dbase + i0 * ld + h * d, ld);      // dQ += dS K
+        const float beta_kv = fresh && i0 == 0 ? 0.0f : 1.0f, beta_q = fresh ? 0.0f : 1.0f;
+        gemm(true, false, N, d, rows, 1.0f, Pd, N, dO + i0 * D, D, beta_kv, dbase + 2 * D + h * d, ld);  // dV += P~^T dO
+        gemm(true, false, N, d, rows, 1.0f, dp.data(), N, q + i0 * ld, ld, beta_kv, dbase + D + h * d, ld);    // dK += dS^T Q
+        gemm(false, false, rows, d, N, 1.0f, dp.data(), N, k, ld, beta_q, dbase + i0 * ld + h * d, ld);      // dQ += dS K
       }
     }
   });
@@ -274,14 +275,15 @@ void attention_forward(float* out, float* lse, const float* qkv, const Attention
 
 void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse,
                         const float* qkv, const AttentionDims& dims, const AttentionDropout& dropout,
-                        const float* probs) {
+                        const float* probs, bool dqkv_fresh) {
   if (dims.tokens <= dims.dense_max_tokens)
-    return dense_backward(dqkv, dout, out, lse, probs, qkv, dims, dropout);
+    return dense_backward(dqkv, dqkv_fresh, dout, out, lse, probs, qkv, dims, dropout);
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim;
   const int64_t D = H * d, ld = 3 * D;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const bool drop = dropout.p > 0.0f;
   const float keep_scale = drop ? 1.0f / (1.0f - dropout.p) : 1.0f;
+  if (dqkv_fresh) std::fill(dqkv, dqkv + B * N * ld, 0.0f);
 
   // One (b, h) pair per work item: it owns dq, dk, dv of that head, so accumulation order is
   // fixed (query tiles in order, rows in order) whatever the thread count.

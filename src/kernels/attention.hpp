@@ -37,12 +37,12 @@ struct AttentionDropout {
 void attention_forward(float* out, float* lse, const float* qkv, const AttentionDims& dims,
                        const AttentionDropout& dropout, float* probs = nullptr);
 
-// dqkv [B, N, 3D] += gradient of the forward above, given dout [B, N, D] and the forward's out and
-// lse (and its probs, or null to recompute them). Parallel over (b, h) pairs: each pair owns its
-// dq, dk, dv slices, accumulated in a fixed order, so the result is bit-identical for any thread
-// count.
+// dqkv [B, N, 3D] += gradient of the forward above (= when dqkv_fresh: dqkv is then not read),
+// given dout [B, N, D] and the forward's out and lse (and its probs, or null to recompute them).
+// Parallel over (b, h) pairs: each pair owns its dq, dk, dv slices, accumulated in a fixed order,
+// so the result is bit-identical for any thread count.
 void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse,
                         const float* qkv, const AttentionDims& dims, const AttentionDropout& dropout,
-                        const float* probs = nullptr);
+                        const float* probs = nullptr, bool dqkv_fresh = false);
 
 }  // namespace vit::kernels

@@ -130,3 +130,24 @@ TEST(AttentionPaths, KeptProbabilitiesMatchRecomputed) {
         EXPECT_GT(norm, 1e-3) << "gradient vanished: N " << N;
       }
 }
+
+// dqkv_fresh: backward stores instead of adding, so a NaN-filled buffer gives the same bits as a
+// zero-filled one accumulated into (dense path, one and several row blocks, and the flash path).
+TEST(AttentionPaths, FreshGradientIsStoredNotAdded) {
+  uint64_t key = 500;
+  for (int64_t N : {7, 50})
+    for (int mode = 0; mode < 3; ++mode) {
+      AttentionDims dm{2, N, 3, 16};
+      if (mode == 1) dm.row_block = 16;
+      if (mode == 2) dm.dense_max_tokens = 0;
+      const Tensor qkv = random_tensor({2, N, 9 * 16}, key++, -2.0f, 2.0f);
+      const Tensor dout = random_tensor({2, N, 3 * 16}, key++);
+      const Result ref = run(dm, qkv, dout, 0.1f);
+      Tensor out = Tensor::empty({2, N, 3 * 16}), lse = Tensor::empty({2, 3, N});
+      kernels::attention_forward(out.data(), lse.data(), qkv.data(), dm, {0.1f, 5});
+      Tensor dqkv = Tensor::full(qkv.shape(), std::nanf(""));
+      kernels::attention_backward(dqkv.data(), dout.data(), out.data(), lse.data(), qkv.data(), dm,
+                                  {0.1f, 5}, nullptr, true);
+      EXPECT_EQ(dqkv.to_vector(), ref.dqkv) << "N " << N << " mode " << mode;
+    }
+}
