@@ -96,8 +96,7 @@ int64_t row_block(const AttentionDims& dims) {
 
 // Row i of S (length N, scores already scaled) -> probabilities P in place; returns the lse.
 VIT_CLONES float softmax_row(float* __restrict s, int64_t N) {
-  float mx = s[0];
-  for (int64_t j = 1; j < N; ++j) mx = std::max(mx, s[j]);
+  const float mx = row_max(s, N);
   for (int64_t j = 0; j < N; ++j) s[j] = fast_exp(s[j] - mx);
   const float l = lane_sum(N, [&](int64_t j) { return s[j]; });
   const float inv = 1.0f / l;

@@ -5,6 +5,7 @@
 // kernels/activation; row-wise ops (layernorm, softmax) have their own files.
 #pragma once
 #include <cstdint>
+#include <cstring>
 
 namespace vit::kernels {
 
@@ -42,6 +43,34 @@ inline float lane_sum(int64_t n, Term term) {
     for (int64_t l = 0; l < kLanes; ++l) acc[l] += term(i + l);
   for (int64_t l = 0; i < n; ++i, ++l) acc[l] += term(i);
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// Largest of x[0 .. n) (n >= 1), compared through order-preserving integer images of the floats:
+// integer max vectorises under the default -ftrapping-math, float compares do not. Exact, so the
+// lane split cannot change the result. (-0 ranks below +0; a NaN with the sign bit clear ranks
+// above +inf, so it is returned and poisons the row as it should.)
+inline float row_max(const float* x, int64_t n) {
+  auto key = [](float f) {
+    int32_t b;
+    std::memcpy(&b, &f, sizeof b);
+    return b ^ ((b >> 31) & 0x7fffffff);
+  };
+  constexpr int64_t kLanes = 8;
+  int32_t acc[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) acc[l] = key(x[0]);
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const int32_t k = key(x[i + l]);
+      acc[l] = k > acc[l] ? k : acc[l];
+    }
+  for (; i < n; ++i) acc[0] = key(x[i]) > acc[0] ? key(x[i]) : acc[0];
+  int32_t m = acc[0];
+  for (int64_t l = 1; l < kLanes; ++l) m = acc[l] > m ? acc[l] : m;
+  const int32_t b = m ^ ((m >> 31) & 0x7fffffff);
+  float out;
+  std::memcpy(&out, &b, sizeof out);
+  return out;
 }
 
 }  // namespace vit::kernels
