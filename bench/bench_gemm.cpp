@@ -39,6 +39,8 @@ const Shape kShapes[] = {
     {"w1_wgrad_192x6400x64", 192, 64, 6400, true, false},
     {"w1_wgrad_64x6400x128", 64, 128, 6400, true, false},
     {"attn_s_50x16x50", 50, 50, 16, false, true},
+    {"attn_s_nn_50x16x50", 50, 50, 16, false, false},
+    {"attn_s_nn_48x16x48", 48, 48, 16, false, false},
     {"attn_pv_50x50x16", 50, 16, 50, false, false},
     {"w2_qkv_4160x192x576", 4160, 576, 192, false, true},
     {"w2_fc1_4160x192x768", 4160, 768, 192, false, true},

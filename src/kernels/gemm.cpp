@@ -164,24 +164,6 @@ void apply_epilogue(const Problem& pr, int64_t i0, int64_t rows, int64_t j0, int
   }
 }
 
-// One 6x16 tile (or the top-left rows x cols of it at the edges).
-inline void run_tile(detail::MicroKernel kern, const Problem& pr, int64_t kc,
-                     const detail::TileOperands& t, int64_t i0, int64_t rows, int64_t j0,
-                     int64_t cols, float beta) {
-  float* c = pr.C + i0 * pr.ldc + j0;
-  if (rows == kMR && cols == kNR) {
-    kern(kc, t, c, pr.ldc, pr.alpha, beta);
-    return;
-  }
-  alignas(64) float tmp[kMR * kNR];
-  kern(kc, t, tmp, kNR, 1.0f, 0.0f);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < cols; ++j) {
-      const float v = pr.alpha * tmp[r * kNR + j];
-      c[r * pr.ldc + j] = beta == 0.0f ? v : v + beta * c[r * pr.ldc + j];
-    }
-}
-
 // K == 0: C = beta * C, then the epilogue.
 void scale_only(const Problem& pr) {
   for (int64_t i = 0; i < pr.M; ++i) {
@@ -238,32 +220,47 @@ void gemm_region(const Problem& pr, detail::MicroKernel kern, int64_t kcs, const
     const int64_t nc = rg.c1 - jc < ncs ? rg.c1 - jc : ncs;
     const int64_t panels = (nc + kNR - 1) / kNR;
     const int64_t edge_cols = nc % kNR;  // columns of a partial last panel (0: none)
+    // A partial edge panel read in place moves back to end at the matrix edge (when the matrix
+    // has a whole panel's width or height) and stores only its new columns or rows; otherwise
+    // the edge is packed zero-padded. Both are at the end of C: regions are whole panels.
+    const bool shift_cols = plan.direct_b && pr.N >= kNR;
+    const bool shift_rows = plan.direct_a && pr.M >= kMR;
     for (int64_t pc = 0; pc < pr.K; pc += kcs) {
       const int64_t kc = pr.K - pc < kcs ? pr.K - pc : kcs;
       const float beta = pc == 0 ? pr.beta : 1.0f;
       const bool last = pc + kc == pr.K;
       if (!plan.direct_b) pack_b(b_pack, pr, jc, nc, pc, kc);
-      else if (edge_cols) pack_b(b_pack, pr, jc + nc - edge_cols, edge_cols, pc, kc);
+      else if (edge_cols && !shift_cols) pack_b(b_pack, pr, jc + nc - edge_cols, edge_cols, pc, kc);
       for (int64_t i0 = rg.r0; i0 < rg.r1; i0 += kMC) {
         const int64_t mc = rg.r1 - i0 < kMC ? rg.r1 - i0 : kMC;
         const int64_t edge_rows = mc % kMR;
         if (!plan.direct_a) pack_a(a_pack, pr, i0, mc, pc, kc);
-        else if (edge_rows) pack_a(a_pack, pr, i0 + mc - edge_rows, edge_rows, pc, kc);
+        else if (edge_rows && !shift_rows) pack_a(a_pack, pr, i0 + mc - edge_rows, edge_rows, pc, kc);
         for (int64_t q = 0; q < panels; ++q) {
           const int64_t j = jc + q * kNR;
-          const int64_t cols = nc - q * kNR < kNR ? nc - q * kNR : kNR;
-          detail::TileOperands t{};
-          if (!plan.direct_b) t.b = b_pack + q * kNR * kc, t.b_ks = kNR;
-          else if (cols < kNR) t.b = b_pack, t.b_ks = kNR;
-          else t.b = pr.B + pc * pr.ldb + j, t.b_ks = pr.ldb;
+          const int cols = static_cast<int>(nc - q * kNR < kNR ? nc - q * kNR : kNR);
+          detail::Tile t{};
+          int64_t jt = j;  // first column of the computed tile
+          if (plan.direct_b && (cols == kNR || shift_cols)) {
+            jt = j + cols - kNR;
+            t.b = pr.B + pc * pr.ldb + jt, t.b_ks = pr.ldb, t.c0 = kNR - cols;
+          } else {
+            t.b = b_pack + (plan.direct_b ? 0 : q * kNR * kc), t.b_ks = kNR, t.c1 = cols;
+          }
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int64_t i = i0 + ir;
-            const int64_t rows = mc - ir < kMR ? mc - ir : kMR;
-            if (!plan.direct_a) t.a = a_pack + ir * kc, t.a_rs = 1, t.a_cs = kMR;
-            else if (rows < kMR) t.a = a_pack, t.a_rs = 1, t.a_cs = kMR;
-            else if (pr.trans_a) t.a = pr.A + pc * pr.lda + i, t.a_rs = 1, t.a_cs = pr.lda;
-            else t.a = pr.A + i * pr.lda + pc, t.a_rs = pr.lda, t.a_cs = 1;
-            run_tile(kern, pr, kc, t, i, rows, j, cols, beta);
+            const int rows = static_cast<int>(mc - ir < kMR ? mc - ir : kMR);
+            int64_t it = i;  // first row of the computed tile
+            if (plan.direct_a && (rows == kMR || shift_rows)) {
+              it = i + rows - kMR;
+              t.r0 = kMR - rows, t.r1 = kMR;
+              if (pr.trans_a) t.a = pr.A + pc * pr.lda + it, t.a_rs = 1, t.a_cs = pr.lda;
+              else t.a = pr.A + it * pr.lda + pc, t.a_rs = pr.lda, t.a_cs = 1;
+            } else {
+              t.a = a_pack + (plan.direct_a ? 0 : ir * kc), t.a_rs = 1, t.a_cs = kMR;
+              t.r0 = 0, t.r1 = rows;
+            }
+            kern(kc, t, pr.C + it * pr.ldc + jt, pr.ldc, pr.alpha, beta);
             if (last && pr.ep) apply_epilogue(pr, i, rows, j, cols);
           }
         }
@@ -330,7 +327,7 @@ void gemm_run(const Problem& pr, detail::MicroKernel kern, bool may_thread) {
 namespace detail {
 void set_packing(Packing p) { g_packing.store(p, std::memory_order_relaxed); }
 
-void micro_kernel_portable(int64_t kc, const TileOperands& t, float* c, int64_t ldc, float alpha,
+void micro_kernel_portable(int64_t kc, const Tile& t, float* c, int64_t ldc, float alpha,
                            float beta) {
   float acc[kMR][kNR] = {};
   for (int64_t p = 0; p < kc; ++p) {
@@ -340,8 +337,8 @@ void micro_kernel_portable(int64_t kc, const TileOperands& t, float* c, int64_t 
       for (int j = 0; j < kNR; ++j) acc[i][j] += a * bp[j];
     }
   }
-  for (int i = 0; i < kMR; ++i)
-    for (int j = 0; j < kNR; ++j)
+  for (int i = t.r0; i < t.r1; ++i)
+    for (int j = t.c0; j < t.c1; ++j)
       c[i * ldc + j] = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * ldc + j];
 }
 }  // namespace detail

@@ -49,23 +49,26 @@ namespace detail {
 // Register tile of both micro-kernels.
 constexpr int kMR = 6;
 constexpr int kNR = 16;
-// The operands of one register tile: A(r, p) = a[r * a_rs + p * a_cs] for r < kMR, and
-// B(p, c) = b[p * b_ks + c] for c < kNR. A packed panel is (a_rs, a_cs) = (1, kMR), b_ks = kNR;
-// an unpacked row-major A is (lda, 1), a transposed one (1, lda); an unpacked B is b_ks = ldb.
-struct TileOperands {
+// One register tile: its operands A(r, p) = a[r * a_rs + p * a_cs] for r < kMR and
+// B(p, c) = b[p * b_ks + c] for c < kNR (a packed A panel is (a_rs, a_cs) = (1, kMR), b_ks = kNR;
+// an unpacked row-major A is (lda, 1), a transposed one (1, lda); an unpacked B is b_ks = ldb),
+// and the window of the 6 x 16 result that is stored: rows [r0, r1), columns [c0, c1) (edges).
+struct Tile {
   const float* a;
   int64_t a_rs, a_cs;
   const float* b;
   int64_t b_ks;
+  int r0 = 0, r1 = kMR, c0 = 0, c1 = kNR;
 };
-// c[kMR, kNR] (ldc) = alpha * sum_{p < kc} A(:, p) (x) B(p, :) + beta * c; beta == 0 does not
-// read c. The k order is the same for every layout, so packed and unpacked give the same bits.
-using MicroKernel = void (*)(int64_t kc, const TileOperands& t, float* c, int64_t ldc, float alpha,
+// c[r, j] (ldc) = alpha * sum_{p < kc} A(r, p) B(p, j) + beta * c[r, j] for (r, j) in the window;
+// nothing outside it is read or written, and beta == 0 does not read c. Every element is
+// computed the same way whatever the layout or window, so packed, unpacked and edge tiles agree
+// bit for bit.
+using MicroKernel = void (*)(int64_t kc, const Tile& t, float* c, int64_t ldc, float alpha,
                              float beta);
-void micro_kernel_portable(int64_t kc, const TileOperands& t, float* c, int64_t ldc, float alpha,
+void micro_kernel_portable(int64_t kc, const Tile& t, float* c, int64_t ldc, float alpha,
                            float beta);
-void micro_kernel_avx2(int64_t kc, const TileOperands& t, float* c, int64_t ldc, float alpha,
-                       float beta);
+void micro_kernel_avx2(int64_t kc, const Tile& t, float* c, int64_t ldc, float alpha, float beta);
 bool cpu_has_avx2_fma();
 // Whether gemm packs its operands into panels: Auto (by shape), or forced either way for tests
 // (Never still packs a transposed B and the partial edge panels). Results are the same bits.

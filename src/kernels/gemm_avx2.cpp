@@ -19,9 +19,8 @@ bool cpu_has_avx2_fma() {
 // Twelve 8-lane accumulators hold the 6x16 tile; per k step two B loads and six A broadcasts
 // feed twelve FMAs (15 of the 16 ymm registers). Packed panels and unpacked operands run the
 // same instruction sequence, only the strides differ.
-__attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const TileOperands& t,
-                                                           float* c, int64_t ldc, float alpha,
-                                                           float beta) {
+__attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const Tile& t, float* c,
+                                                           int64_t ldc, float alpha, float beta) {
   // Byte strides, so rows 1, 2, 4, 5 are base + index * {1, 2} addressing modes off two
   // pointers (rows 0 and 3): three pointer increments per k step and no register spills.
   const int64_t rs = t.a_rs * 4, cs = t.a_cs * 4, bs = t.b_ks;
@@ -34,11 +33,13 @@ __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const Til
   __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
   __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  const bool full = t.r0 == 0 && t.r1 == kMR && t.c0 == 0 && t.c1 == kNR;
   // Start pulling the C tile (6 rows of 64 bytes, maybe straddling two lines) toward L1.
-  for (int i = 0; i < kMR; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + kNR - 1), _MM_HINT_T0);
-  }
+  if (full)
+    for (int i = 0; i < kMR; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + kNR - 1), _MM_HINT_T0);
+    }
   for (int64_t p = 0; p < kc; ++p) {
     const __m256 b0 = _mm256_loadu_ps(b);
     const __m256 b1 = _mm256_loadu_ps(b + 8);
@@ -66,28 +67,44 @@ __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const Til
   }
 
   const __m256 va = _mm256_set1_ps(alpha);
+  const __m256 vb = _mm256_set1_ps(beta);
   __m256 acc[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-  if (beta == 0.0f) {
-    for (int i = 0; i < kMR; ++i) {
-      _mm256_storeu_ps(c + i * ldc, _mm256_mul_ps(va, acc[i][0]));
-      _mm256_storeu_ps(c + i * ldc + 8, _mm256_mul_ps(va, acc[i][1]));
-    }
-  } else {
-    const __m256 vb = _mm256_set1_ps(beta);
+  if (full) {
     for (int i = 0; i < kMR; ++i) {
       float* ci = c + i * ldc;
-      _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[i][0], _mm256_mul_ps(vb, _mm256_loadu_ps(ci))));
-      _mm256_storeu_ps(ci + 8,
-                       _mm256_fmadd_ps(va, acc[i][1], _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8))));
+      if (beta == 0.0f) {
+        _mm256_storeu_ps(ci, _mm256_mul_ps(va, acc[i][0]));
+        _mm256_storeu_ps(ci + 8, _mm256_mul_ps(va, acc[i][1]));
+      } else {
+        _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[i][0], _mm256_mul_ps(vb, _mm256_loadu_ps(ci))));
+        _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(va, acc[i][1],
+                                                 _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8))));
+      }
     }
+    return;
   }
+  // Edge tile: the same arithmetic through lane masks for columns [c0, c1), rows [r0, r1) only.
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i lo = _mm256_set1_epi32(t.c0 - 1), hi = _mm256_set1_epi32(t.c1);
+  const __m256i eight = _mm256_set1_epi32(8);
+  const __m256i mask[2] = {
+      _mm256_and_si256(_mm256_cmpgt_epi32(lane, lo), _mm256_cmpgt_epi32(hi, lane)),
+      _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_add_epi32(lane, eight), lo),
+                       _mm256_cmpgt_epi32(hi, _mm256_add_epi32(lane, eight)))};
+  for (int i = t.r0; i < t.r1; ++i)
+    for (int h = 0; h < 2; ++h) {
+      float* ch = c + i * ldc + 8 * h;
+      const __m256 v = beta == 0.0f ? _mm256_mul_ps(va, acc[i][h])
+                                    : _mm256_fmadd_ps(va, acc[i][h],
+                                                      _mm256_mul_ps(vb, _mm256_maskload_ps(ch, mask[h])));
+      _mm256_maskstore_ps(ch, mask[h], v);
+    }
 }
 
 #else  // not x86: the AVX2 kernel is never selected
 
 bool cpu_has_avx2_fma() { return false; }
-void micro_kernel_avx2(int64_t kc, const TileOperands& t, float* c, int64_t ldc, float alpha,
-                       float beta) {
+void micro_kernel_avx2(int64_t kc, const Tile& t, float* c, int64_t ldc, float alpha, float beta) {
   micro_kernel_portable(kc, t, c, ldc, alpha, beta);
 }
 
