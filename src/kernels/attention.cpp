@@ -17,6 +17,7 @@
 #include "kernels/elementwise.hpp"
 #include "kernels/fast_math.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/simd.hpp"
 
 namespace vit::kernels {
 
@@ -90,12 +91,10 @@ int64_t row_block(const AttentionDims& dims) {
 
 // ---- dense path (N <= kDenseMaxTokens): one (b, h) pair per work item, products by GEMM ----
 
-// The row passes below are cloned for AVX2 (picked at load time); the clone enables AVX2 only,
-// not FMA, so nothing is contracted and both clones give the same bits.
-#define VIT_CLONES __attribute__((target_clones("avx2", "default")))
+// The row passes below are built for baseline x86-64 and AVX2 + FMA (kernels/simd.hpp).
 
 // Row i of S (length N, scores already scaled) -> probabilities P in place; returns the lse.
-VIT_CLONES float softmax_row(float* __restrict s, int64_t N) {
+VIT_ALWAYS_INLINE float softmax_row_body(float* __restrict s, int64_t N) {
   const float mx = row_max(s, N);
   for (int64_t j = 0; j < N; ++j) s[j] = fast_exp(s[j] - mx);
   const float l = lane_sum(N, [&](int64_t j) { return s[j]; });
@@ -103,16 +102,19 @@ VIT_CLONES float softmax_row(float* __restrict s, int64_t N) {
   for (int64_t j = 0; j < N; ++j) s[j] *= inv;
   return mx + std::log(l);
 }
-
 // s[j] = exp(s[j] - shift)
-VIT_CLONES void exp_shift_row(float* __restrict s, int64_t N, float shift) {
+VIT_ALWAYS_INLINE void exp_shift_row_body(float* __restrict s, int64_t N, float shift) {
   for (int64_t j = 0; j < N; ++j) s[j] = fast_exp(s[j] - shift);
 }
 // dS = P * (dP - D_i) * scale, written over dP
-VIT_CLONES void dscores_row(float* __restrict dp, const float* __restrict p, int64_t N, float d_i, float scale) {
+VIT_ALWAYS_INLINE void dscores_row_body(float* __restrict dp, const float* __restrict p, int64_t N,
+                                        float d_i, float scale) {
   for (int64_t j = 0; j < N; ++j) dp[j] = p[j] * (dp[j] - d_i) * scale;
 }
-#undef VIT_CLONES
+VIT_SIMD_VARIANTS(float, softmax_row, (float* s, int64_t N), (s, N))
+VIT_SIMD_VARIANTS(void, exp_shift_row, (float* s, int64_t N, float shift), (s, N, shift))
+VIT_SIMD_VARIANTS(void, dscores_row, (float* dp, const float* p, int64_t N, float d_i, float scale),
+                  (dp, p, N, d_i, scale))
 
 void dense_forward(float* out, float* lse, float* probs, const float* qkv,
                    const AttentionDims& dims, const AttentionDropout& dropout) {

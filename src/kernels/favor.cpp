@@ -15,6 +15,7 @@
 #include "kernels/elementwise.hpp"
 #include "kernels/fast_math.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/simd.hpp"
 
 namespace vit {
 
@@ -83,11 +84,13 @@ struct FeatureSetup {
   float dphi_dz(float p) const { return softmax ? p : (p > 0.0f ? 1.0f : 0.0f); }
 };
 
-// p[f] = exp((p[f] - h) - stab) * c, cloned for AVX2 (AVX2 only, no FMA: same bits either way).
-__attribute__((target_clones("avx2", "default")))
-void exp_features(float* __restrict p, int64_t F, float h, float stab, float c) {
+// p[f] = exp((p[f] - h) - stab) * c, built for baseline x86-64 and AVX2 + FMA (kernels/simd.hpp).
+VIT_ALWAYS_INLINE void exp_features_body(float* __restrict p, int64_t F, float h, float stab,
+                                         float c) {
   for (int64_t f = 0; f < F; ++f) p[f] = fast_exp((p[f] - h) - stab) * c;
 }
+VIT_SIMD_VARIANTS(void, exp_features, (float* p, int64_t F, float h, float stab, float c),
+                  (p, F, h, stab, c))
 
 // Pre-activations of N rows x (row stride ld) into p [N, F]. Softmax map: queries are stabilised
 // by their own row max of w.x', keys by one max over all rows and features (per (b, h), never
