@@ -27,7 +27,15 @@ Var add(const Var& a, const Var& b) {
   Tensor out = Tensor::empty(a.shape());
   kernels::add_forward(out.data(), a.value().data(), b.value().data(), outer, inner);
   return profiled_record(out, {a, b}, [a, b, outer, inner](const Tensor& dout) {
-    kernels::add_backward(grad_or_null(a), grad_or_null(b), dout.data(), outer, inner);
+    // Same-shape operands: copied into a fresh gradient, else added (a and b may be one Var).
+    auto pass_through = [&dout](const Var& v) {
+      bool fresh = false;
+      float* g = v.grad_for_write(fresh);
+      kernels::accumulate(g, dout.data(), v.numel(), fresh);
+    };
+    if (a.requires_grad()) pass_through(a);
+    if (b.requires_grad() && outer == 1) pass_through(b);
+    else if (b.requires_grad()) kernels::column_sums(b.grad().data(), dout.data(), outer, inner);
   }, "add");
 }
 

@@ -40,7 +40,7 @@ void linear_backward(const Var& x, const Var& w, const Var& b, const float* dy, 
     kernels::gemm(true, false, out, in, rows, 1.0f, dy, out, x.value().data(), in, 1.0f,
                   w.grad().data(), in);
   if (b.defined() && b.requires_grad())
-    kernels::add_backward(nullptr, b.grad().data(), dy, rows, out);
+    kernels::column_sums(b.grad().data(), dy, rows, out);
 }
 
 Shape linear_out_shape(const Shape& x, int64_t out) {
@@ -120,11 +120,9 @@ Var linear(const Var& x, const Var& w, const Var& b) {
   const int64_t rows = check_linear(x, w, b, "linear");
   const int64_t in = w.size(1), out = w.size(0);
   Tensor y = Tensor::empty(linear_out_shape(x.shape(), out));
-  kernels::GemmEpilogue ep;
-  ep.bias = b.defined() ? b.value().data() : nullptr;
   // y [rows, out] = x [rows, in] w^T (w stored [out, in]) + b
-  kernels::gemm_ex(false, true, rows, out, in, 1.0f, x.value().data(), in, w.value().data(), in,
-                   0.0f, y.data(), out, ep);
+  kernels::gemm_bias(false, true, rows, out, in, 1.0f, x.value().data(), in, w.value().data(), in,
+                     0.0f, y.data(), out, b.defined() ? b.value().data() : nullptr);
   return profiled_record(y, linear_inputs(x, w, b), [x, w, b, rows](const Tensor& dy) {
     linear_backward(x, w, b, dy.data(), rows);
   }, "linear");
@@ -136,13 +134,10 @@ Var linear_gelu(const Var& x, const Var& w, const Var& b) {
   const Shape shape = linear_out_shape(x.shape(), out);
   Tensor y = Tensor::empty(shape);
   Tensor pre = Tensor::empty(shape);  // h = x w^T + b, kept for gelu'(h) in backward
-  // Bias in the GEMM epilogue, GELU as a separate vectorised pass with kernels/activation.hpp's
-  // gelu_value: the one GELU definition shared with gelu() (the epilogue's own GELU is a
-  // scalar std::erf per element, several times slower than the whole pass here).
-  kernels::GemmEpilogue ep;
-  ep.bias = b.defined() ? b.value().data() : nullptr;
-  kernels::gemm_ex(false, true, rows, out, in, 1.0f, x.value().data(), in, w.value().data(), in,
-                   0.0f, pre.data(), out, ep);
+  // Bias added as the GEMM stores its tiles, GELU as a separate vectorised pass (the one GELU
+  // definition, kernels/activation.hpp, shared with gelu()).
+  kernels::gemm_bias(false, true, rows, out, in, 1.0f, x.value().data(), in, w.value().data(), in,
+                     0.0f, pre.data(), out, b.defined() ? b.value().data() : nullptr);
   kernels::gelu_forward(y.data(), pre.data(), pre.numel());
   return profiled_record(y, linear_inputs(x, w, b), [x, w, b, rows, pre](const Tensor& dy) {
     // y = gelu(h): dh = dy * gelu'(h), then the linear backward with dh.

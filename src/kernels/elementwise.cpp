@@ -1,6 +1,10 @@
-// Elementwise kernels (see elementwise.hpp). Parallel over rows or flat ranges; column sums are
-// parallel over columns with rows walked in order, so each column's sum has one fixed order.
+// Elementwise kernels (see elementwise.hpp). Parallel over rows or flat ranges; column sums
+// either walk rows in order or add fixed row-chunk partials in chunk order (thread-count
+// invariant either way).
 #include "kernels/elementwise.hpp"
+
+#include <algorithm>
+#include <vector>
 
 #include "core/parallel.hpp"
 
@@ -21,22 +25,29 @@ void add_forward(float* out, const float* a, const float* b, int64_t outer, int6
   });
 }
 
-void add_backward(float* da, float* db, const float* dout, int64_t outer, int64_t inner) {
-  if (da) {
-    const int64_t n = outer * inner;
-    parallel_range(0, n, kFlatGrain, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) da[i] += dout[i];
-    });
+void accumulate(float* dst, const float* src, int64_t n, bool store) {
+  parallel_range(0, n, kFlatGrain, [&](int64_t lo, int64_t hi) {
+    if (store) std::copy(src + lo, src + hi, dst + lo);
+    else
+      for (int64_t i = lo; i < hi; ++i) dst[i] += src[i];
+  });
+}
+
+void column_sums(float* db, const float* dout, int64_t outer, int64_t inner) {
+  // Few rows: one pass in row order. Otherwise partial sums over fixed row chunks, in parallel.
+  if (outer < 4 * kReduceChunks) {
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i) db[i] += dout[o * inner + i];
+    return;
   }
-  if (db) {
-    // Column sums: each thread owns a block of columns and walks rows in order.
-    parallel_range(0, inner, 64, [&](int64_t lo, int64_t hi) {
-      for (int64_t o = 0; o < outer; ++o) {
-        const float* row = dout + o * inner;
-        for (int64_t i = lo; i < hi; ++i) db[i] += row[i];
-      }
-    });
-  }
+  std::vector<float> partial(static_cast<size_t>(kReduceChunks * inner), 0.0f);
+  parallel_for(0, kReduceChunks, [&](int64_t c) {
+    float* p = partial.data() + c * inner;
+    for (int64_t o = outer * c / kReduceChunks; o < outer * (c + 1) / kReduceChunks; ++o)
+      for (int64_t i = 0; i < inner; ++i) p[i] += dout[o * inner + i];
+  });
+  for (int64_t c = 0; c < kReduceChunks; ++c)
+    for (int64_t i = 0; i < inner; ++i) db[i] += partial[c * inner + i];
 }
 
 void mul_forward(float* out, const float* a, const float* b, int64_t outer, int64_t inner) {

@@ -11,8 +11,13 @@ namespace vit::kernels {
 
 // out[o, i] = a[o, i] + b[i]
 void add_forward(float* out, const float* a, const float* b, int64_t outer, int64_t inner);
-// da[o, i] += dout[o, i] (da may be null); db[i] += sum_o dout[o, i] (db may be null)
-void add_backward(float* da, float* db, const float* dout, int64_t outer, int64_t inner);
+// The backward of add: dst[i] += src[i] for i < n, or dst[i] = src[i] when `store` (a fresh
+// gradient buffer, see Var::grad_for_write).
+void accumulate(float* dst, const float* src, int64_t n, bool store);
+// db[i] += sum_o dout[o, i] (the gradient of a broadcast [inner] operand, e.g. a bias). Rows are
+// split into kReduceChunks fixed chunks summed in parallel and the partial sums are added in
+// chunk order, so the bits do not depend on the thread count.
+void column_sums(float* db, const float* dout, int64_t outer, int64_t inner);
 
 // out[o, i] = a[o, i] * b[i]
 void mul_forward(float* out, const float* a, const float* b, int64_t outer, int64_t inner);

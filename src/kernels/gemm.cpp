@@ -1,4 +1,4 @@
-// GEMM driver: blocking, packing, threading, dispatch and the epilogue; plus the portable
+// GEMM driver: blocking, packing, threading, dispatch and the bias; plus the portable
 // micro-kernel. The AVX2 micro-kernel is in gemm_avx2.cpp. Each thread owns a rectangle of C
 // and runs the Goto/BLIS loops on it: jc over its columns (kNC) -> pc over K (kc) -> pack its
 // B block -> its rows in blocks of kMC -> pack A block -> 16-column panels -> 6-row panels.
@@ -11,7 +11,6 @@
 #include <cstring>
 
 #include "core/parallel.hpp"
-#include "kernels/activation.hpp"
 
 namespace vit::kernels {
 
@@ -64,7 +63,7 @@ struct Problem {
   float beta;
   float* C;
   int64_t ldc;
-  const GemmEpilogue* ep;  // null: none
+  const float* bias;  // [N] or null
 };
 
 // op(A)[i0 : i0+mc, p0 : p0+kc] -> 6-row panels dst[panel][p][r], rows past mc zero-filled.
@@ -150,27 +149,15 @@ void pack_b(float* dst, const Problem& pr, int64_t j0, int64_t nc, int64_t p0, i
   }
 }
 
-// The epilogue on C[i0 : i0+rows, j0 : j0+cols].
-void apply_epilogue(const Problem& pr, int64_t i0, int64_t rows, int64_t j0, int64_t cols) {
-  const GemmEpilogue& ep = *pr.ep;
-  for (int64_t r = 0; r < rows; ++r) {
-    float* c = pr.C + (i0 + r) * pr.ldc + j0;
-    if (ep.bias)
-      for (int64_t j = 0; j < cols; ++j) c[j] += ep.bias[j0 + j];
-    if (ep.gelu) {
-      if (ep.pre_act) std::memcpy(ep.pre_act + (i0 + r) * pr.ldc + j0, c, sizeof(float) * cols);
-      for (int64_t j = 0; j < cols; ++j) c[j] = gelu_value(c[j]);
-    }
-  }
-}
-
-// K == 0: C = beta * C, then the epilogue.
+// K == 0: C = beta * C (+ bias).
 void scale_only(const Problem& pr) {
   for (int64_t i = 0; i < pr.M; ++i) {
     float* c = pr.C + i * pr.ldc;
-    for (int64_t j = 0; j < pr.N; ++j) c[j] = pr.beta == 0.0f ? 0.0f : pr.beta * c[j];
+    for (int64_t j = 0; j < pr.N; ++j) {
+      c[j] = pr.beta == 0.0f ? 0.0f : pr.beta * c[j];
+      if (pr.bias) c[j] += pr.bias[j];
+    }
   }
-  if (pr.ep) apply_epilogue(pr, 0, pr.M, 0, pr.N);
 }
 
 detail::MicroKernel select_kernel() {
@@ -247,6 +234,7 @@ void gemm_region(const Problem& pr, detail::MicroKernel kern, int64_t kcs, const
           } else {
             t.b = b_pack + (plan.direct_b ? 0 : q * kNR * kc), t.b_ks = kNR, t.c1 = cols;
           }
+          if (last && pr.bias) t.bias = pr.bias + jt;
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int64_t i = i0 + ir;
             const int rows = static_cast<int>(mc - ir < kMR ? mc - ir : kMR);
@@ -261,7 +249,6 @@ void gemm_region(const Problem& pr, detail::MicroKernel kern, int64_t kcs, const
               t.r0 = 0, t.r1 = rows;
             }
             kern(kc, t, pr.C + it * pr.ldc + jt, pr.ldc, pr.alpha, beta);
-            if (last && pr.ep) apply_epilogue(pr, i, rows, j, cols);
           }
         }
       }
@@ -338,24 +325,24 @@ void micro_kernel_portable(int64_t kc, const Tile& t, float* c, int64_t ldc, flo
     }
   }
   for (int i = t.r0; i < t.r1; ++i)
-    for (int j = t.c0; j < t.c1; ++j)
-      c[i * ldc + j] = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * ldc + j];
+    for (int j = t.c0; j < t.c1; ++j) {
+      float v = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * ldc + j];
+      if (t.bias) v += t.bias[j];
+      c[i * ldc + j] = v;
+    }
 }
 }  // namespace detail
 
-void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-             const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-             int64_t ldc, const GemmEpilogue& epilogue) {
-  const bool any = epilogue.bias != nullptr || epilogue.gelu;
-  const Problem pr{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
-                   any ? &epilogue : nullptr};
+void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+               int64_t ldc, const float* bias) {
+  const Problem pr{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias};
   gemm_run(pr, select_kernel(), true);
 }
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  const Problem pr{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nullptr};
-  gemm_run(pr, select_kernel(), true);
+  gemm_bias(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nullptr);
 }
 
 void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,

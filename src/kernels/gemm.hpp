@@ -1,6 +1,6 @@
 // Single-precision GEMM: C[M, N] = alpha * op(A) op(B) + beta * C, row-major, op = identity or
 // transpose per operand, explicit leading dimensions, plus a strided-batch form and a fused
-// epilogue (per-column bias, exact GELU). Cache-blocked with packed panels and a 6x16 register
+// per-column bias. Cache-blocked with packed panels and a 6x16 register
 // tile; an AVX2/FMA micro-kernel chosen at run time, a portable one otherwise. Not a full BLAS:
 // float only, row-major only, no complex, no negative strides.
 //
@@ -11,15 +11,6 @@
 
 namespace vit::kernels {
 
-// Applied after alpha * op(A) op(B) + beta * C, on the finished C tile:
-//   h = that + bias[j] (bias may be null);  if gelu: pre_act[i, j] = h (if non-null), C = gelu(h)
-// gelu is kernels::gelu_value (exact erf form, activation.hpp). pre_act uses C's leading dimension ldc.
-struct GemmEpilogue {
-  const float* bias = nullptr;  // [N]
-  bool gelu = false;
-  float* pre_act = nullptr;  // [M, ldc], only written when gelu
-};
-
 // C [M, N] (ldc) = alpha * op(A) op(B) + beta * C.
 // op(A) is [M, K]: A is [M, K] (lda) or, when trans_a, [K, M] (lda).
 // op(B) is [K, N]: B is [K, N] (ldb) or, when trans_b, [N, K] (ldb).
@@ -27,10 +18,11 @@ struct GemmEpilogue {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
-// gemm followed by the epilogue.
-void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-             const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-             int64_t ldc, const GemmEpilogue& epilogue);
+// gemm plus a per-column bias: C = alpha * op(A) op(B) + beta * C + bias[j] (bias [N]), the bias
+// added as the tile is stored (the linear layers' forward).
+void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+               int64_t ldc, const float* bias);
 
 // For b in [0, batch): gemm on A + b * stride_a, B + b * stride_b, C + b * stride_c.
 // Many small products run one per thread; few large ones are each split over the threads.
@@ -59,8 +51,10 @@ struct Tile {
   const float* b;
   int64_t b_ks;
   int r0 = 0, r1 = kMR, c0 = 0, c1 = kNR;
+  const float* bias = nullptr;  // when set: + bias[j] for the tile's column j, after alpha, beta
 };
-// c[r, j] (ldc) = alpha * sum_{p < kc} A(r, p) B(p, j) + beta * c[r, j] for (r, j) in the window;
+// c[r, j] (ldc) = alpha * sum_{p < kc} A(r, p) B(p, j) + beta * c[r, j] (+ bias[j]) for (r, j)
+// in the window;
 // nothing outside it is read or written, and beta == 0 does not read c. Every element is
 // computed the same way whatever the layout or window, so packed, unpacked and edge tiles agree
 // bit for bit.

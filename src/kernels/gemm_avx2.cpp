@@ -70,16 +70,21 @@ __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const Til
   const __m256 vb = _mm256_set1_ps(beta);
   __m256 acc[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   if (full) {
+    const __m256 bias0 = t.bias ? _mm256_loadu_ps(t.bias) : _mm256_setzero_ps();
+    const __m256 bias1 = t.bias ? _mm256_loadu_ps(t.bias + 8) : _mm256_setzero_ps();
     for (int i = 0; i < kMR; ++i) {
       float* ci = c + i * ldc;
+      __m256 v0, v1;
       if (beta == 0.0f) {
-        _mm256_storeu_ps(ci, _mm256_mul_ps(va, acc[i][0]));
-        _mm256_storeu_ps(ci + 8, _mm256_mul_ps(va, acc[i][1]));
+        v0 = _mm256_mul_ps(va, acc[i][0]);
+        v1 = _mm256_mul_ps(va, acc[i][1]);
       } else {
-        _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[i][0], _mm256_mul_ps(vb, _mm256_loadu_ps(ci))));
-        _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(va, acc[i][1],
-                                                 _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8))));
+        v0 = _mm256_fmadd_ps(va, acc[i][0], _mm256_mul_ps(vb, _mm256_loadu_ps(ci)));
+        v1 = _mm256_fmadd_ps(va, acc[i][1], _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8)));
       }
+      if (t.bias) v0 = _mm256_add_ps(v0, bias0), v1 = _mm256_add_ps(v1, bias1);
+      _mm256_storeu_ps(ci, v0);
+      _mm256_storeu_ps(ci + 8, v1);
     }
     return;
   }
@@ -94,9 +99,10 @@ __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const Til
   for (int i = t.r0; i < t.r1; ++i)
     for (int h = 0; h < 2; ++h) {
       float* ch = c + i * ldc + 8 * h;
-      const __m256 v = beta == 0.0f ? _mm256_mul_ps(va, acc[i][h])
-                                    : _mm256_fmadd_ps(va, acc[i][h],
-                                                      _mm256_mul_ps(vb, _mm256_maskload_ps(ch, mask[h])));
+      __m256 v = beta == 0.0f ? _mm256_mul_ps(va, acc[i][h])
+                              : _mm256_fmadd_ps(va, acc[i][h],
+                                                _mm256_mul_ps(vb, _mm256_maskload_ps(ch, mask[h])));
+      if (t.bias) v = _mm256_add_ps(v, _mm256_maskload_ps(t.bias + 8 * h, mask[h]));
       _mm256_maskstore_ps(ch, mask[h], v);
     }
 }

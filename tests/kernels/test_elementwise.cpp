@@ -96,3 +96,15 @@ TEST(ElementwiseOps, MeanAndSumForward) {
   EXPECT_NEAR(mean(x).value()[0], ref / t.numel(), 1e-7);
   EXPECT_EQ(mean(x).shape(), Shape{1});
 }
+
+// The overwriting GELU backward linear_gelu uses, against a central difference of exact GELU.
+TEST(Gelu, BackwardToMatchesDerivative) {
+  const std::vector<float> h = {-4.0f, -1.0f, -0.3f, 0.0f, 0.5f, 2.0f, 5.0f};
+  std::vector<float> dy(h.size(), 2.0f), dh(h.size());
+  kernels::gelu_backward_to(dh.data(), dy.data(), h.data(), static_cast<int64_t>(h.size()));
+  for (size_t i = 0; i < h.size(); ++i) {
+    auto g = [](double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); };
+    const double d = (g(h[i] + 1e-5) - g(h[i] - 1e-5)) / 2e-5;
+    EXPECT_NEAR(dh[i], 2.0 * d, 1e-5) << h[i];
+  }
+}
