@@ -115,7 +115,8 @@ void pack_a(float* dst, const Problem& pr, int64_t i0, int64_t mc, int64_t p0, i
 
 // op(B)[p0 : p0+kc, j0 : j0+nc] -> 16-column panels dst[panel][p][c], columns past nc
 // zero-filled. Untransposed B is swept row by row (each source row read once).
-void pack_b(float* dst, const Problem& pr, int64_t j0, int64_t nc, int64_t p0, int64_t kc) {
+void pack_b(float* dst, const Problem& pr, int64_t j0, int64_t nc, int64_t p0, int64_t kc,
+            bool avx2) {
   const int64_t panels = (nc + kNR - 1) / kNR;
   if (!pr.trans_b) {
     for (int64_t p = 0; p < kc; ++p) {
@@ -139,6 +140,10 @@ void pack_b(float* dst, const Problem& pr, int64_t j0, int64_t nc, int64_t p0, i
     const int64_t jr = q * kNR;
     const int64_t cols = nc - jr < kNR ? nc - jr : kNR;
     float* d = dst + jr * kc;
+    if (avx2 && cols == kNR) {
+      detail::pack_b_trans_avx2(d, pr.B + (j0 + jr) * pr.ldb + p0, pr.ldb, kc);
+      continue;
+    }
     for (int64_t c = 0; c < cols; ++c) {
       const float* src = pr.B + (j0 + jr + c) * pr.ldb + p0;
       for (int64_t p = 0; p < kc; ++p) d[p * kNR + c] = src[p];
@@ -199,6 +204,7 @@ Plan make_plan(const Problem& pr) {
 void gemm_region(const Problem& pr, detail::MicroKernel kern, int64_t kcs, const Plan& plan,
                  const Region& rg) {
   if (rg.r0 >= rg.r1 || rg.c0 >= rg.c1) return;
+  const bool avx2 = kern == detail::micro_kernel_avx2;
   const int64_t width = rg.c1 - rg.c0;
   const int64_t ncs = width < kNC ? width : kNC;
   float* a_pack = tls_a_pack.get(kMC * kcs);
@@ -216,8 +222,9 @@ void gemm_region(const Problem& pr, detail::MicroKernel kern, int64_t kcs, const
       const int64_t kc = pr.K - pc < kcs ? pr.K - pc : kcs;
       const float beta = pc == 0 ? pr.beta : 1.0f;
       const bool last = pc + kc == pr.K;
-      if (!plan.direct_b) pack_b(b_pack, pr, jc, nc, pc, kc);
-      else if (edge_cols && !shift_cols) pack_b(b_pack, pr, jc + nc - edge_cols, edge_cols, pc, kc);
+      if (!plan.direct_b) pack_b(b_pack, pr, jc, nc, pc, kc, avx2);
+      else if (edge_cols && !shift_cols)
+        pack_b(b_pack, pr, jc + nc - edge_cols, edge_cols, pc, kc, avx2);
       for (int64_t i0 = rg.r0; i0 < rg.r1; i0 += kMC) {
         const int64_t mc = rg.r1 - i0 < kMC ? rg.r1 - i0 : kMC;
         const int64_t edge_rows = mc % kMR;

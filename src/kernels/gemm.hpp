@@ -64,6 +64,8 @@ void micro_kernel_portable(int64_t kc, const Tile& t, float* c, int64_t ldc, flo
                            float beta);
 void micro_kernel_avx2(int64_t kc, const Tile& t, float* c, int64_t ldc, float alpha, float beta);
 bool cpu_has_avx2_fma();
+// dst[p * kNR + c] = src[c * ld + p] for c < kNR, p < kc (a whole panel of a transposed B).
+void pack_b_trans_avx2(float* dst, const float* src, int64_t ld, int64_t kc);
 // Whether gemm packs its operands into panels: Auto (by shape), or forced either way for tests
 // (Never still packs a transposed B and the partial edge panels). Results are the same bits.
 enum class Packing { Auto, Always, Never };
