@@ -45,6 +45,10 @@ const Shape kShapes[] = {
     {"w2_qkv_4160x192x576", 4160, 576, 192, false, true},
     {"w2_fc1_4160x192x768", 4160, 768, 192, false, true},
     {"w2_fc2_4160x768x192", 4160, 192, 768, false, true},
+    {"w2_qkv_dgrad_4160x576x192", 4160, 192, 576, false, false},
+    {"w2_qkv_wgrad_576x4160x192", 576, 192, 4160, true, false},
+    {"w2_fc2_dgrad_4160x192x768", 4160, 768, 192, false, false},
+    {"w2_fc2_wgrad_192x4160x768", 192, 768, 4160, true, false},
 };
 
 int g_threads = 2;

@@ -282,16 +282,80 @@ void choose_grid(int64_t M, int64_t N, int64_t K, int team, int64_t& tm, int64_t
   }
 }
 
+// Even K blocks no larger than kKC: depends on K only, so the k order is thread-independent.
+int64_t k_block(int64_t K) {
+  const int64_t kblocks = (K + kKC - 1) / kKC;
+  return (K + kblocks - 1) / kblocks;
+}
+
+// Part t of C split as a tm x tn grid of whole register tiles.
+Region grid_region(const Problem& pr, int64_t tm, int64_t tn, int64_t t) {
+  const int64_t rp = (pr.M + kMR - 1) / kMR, cp = (pr.N + kNR - 1) / kNR;
+  const int64_t i = t / tn, j = t % tn;
+  const int64_t r1 = rp * (i + 1) / tm * kMR, c1 = cp * (j + 1) / tn * kNR;
+  return {rp * i / tm * kMR, r1 < pr.M ? r1 : pr.M, cp * j / tn * kNR, c1 < pr.N ? c1 : pr.N};
+}
+
+// Runs `pieces` products sub(0 .. pieces-1), all with C of pr's M x N, over `team` threads: the
+// threads share out the pieces, each piece's C split as a grid when there are more threads
+// than pieces. Every C element is computed by one thread in one k order whatever the split.
+template <typename Sub>
+void run_pieces(const Problem& pr, int64_t pieces, Sub sub, int team, detail::MicroKernel kern,
+                const Plan& plan) {
+  int64_t tm = 1, tn = 1;
+  const int per_piece = static_cast<int>((team + pieces - 1) / pieces);
+  if (per_piece > 1) choose_grid(pr.M, pr.N, pr.K / pieces, per_piece, tm, tn);
+  auto task = [&](int64_t t) {
+    const Problem p = sub(t / (tm * tn));
+    gemm_region(p, kern, k_block(p.K), plan, grid_region(p, tm, tn, t % (tm * tn)));
+  };
+  if (team > 1) parallel_for(0, pieces * tm * tn, task);
+  else
+    for (int64_t t = 0; t < pieces * tm * tn; ++t) task(t);
+}
+
+// Long K with a small C (the weight gradients dy^T x of a batch of tokens): kSplitK fixed K
+// chunks, each into its own partial C, then summed in chunk order. Each operand is packed once
+// in all (a split of C's rows or columns packs the other operand on every thread). The chunks
+// depend on the shape only, so the bits do not depend on the number of threads.
+constexpr int64_t kSplitK = 4;
+bool use_split_k(const Problem& pr) { return pr.K >= kSplitK * kKC && pr.M * pr.N <= (1 << 18); }
+
+thread_local Scratch tls_partials;
+
+void gemm_split_k(const Problem& pr, detail::MicroKernel kern, const Plan& plan, int team) {
+  const int64_t MN = pr.M * pr.N;
+  float* partial = tls_partials.get(kSplitK * MN);
+  run_pieces(pr, kSplitK, [&](int64_t c) {
+    const int64_t k0 = pr.K * c / kSplitK, k1 = pr.K * (c + 1) / kSplitK;
+    Problem sub = pr;
+    sub.K = k1 - k0;
+    sub.A = pr.trans_a ? pr.A + k0 * pr.lda : pr.A + k0;
+    sub.B = pr.trans_b ? pr.B + k0 : pr.B + k0 * pr.ldb;
+    sub.alpha = 1.0f, sub.beta = 0.0f, sub.C = partial + c * MN, sub.ldc = pr.N, sub.bias = nullptr;
+    return sub;
+  }, team, kern, plan);
+  auto combine = [&](int64_t i) {
+    float* c = pr.C + i * pr.ldc;
+    for (int64_t j = 0; j < pr.N; ++j) {
+      float sum = partial[i * pr.N + j];
+      for (int64_t k = 1; k < kSplitK; ++k) sum += partial[k * MN + i * pr.N + j];
+      float v = pr.beta == 0.0f ? pr.alpha * sum : pr.alpha * sum + pr.beta * c[j];
+      if (pr.bias) v += pr.bias[j];
+      c[j] = v;
+    }
+  };
+  if (team > 1) parallel_for(0, pr.M, combine);
+  else
+    for (int64_t i = 0; i < pr.M; ++i) combine(i);
+}
+
 void gemm_run(const Problem& pr, detail::MicroKernel kern, bool may_thread) {
   if (pr.M <= 0 || pr.N <= 0) return;
   if (pr.K <= 0) {
     scale_only(pr);
     return;
   }
-  // Even K blocks no larger than kKC: depends on K only, so the k order is thread-independent.
-  const int64_t kblocks = (pr.K + kKC - 1) / kKC;
-  const int64_t kcs = (pr.K + kblocks - 1) / kblocks;
-
   int team = 1;
 #ifdef _OPENMP
   if (may_thread && !omp_in_parallel() && pr.M * pr.N * pr.K >= kMinParallelMacs)
@@ -300,20 +364,8 @@ void gemm_run(const Problem& pr, detail::MicroKernel kern, bool may_thread) {
   (void)may_thread;
 #endif
   const Plan plan = make_plan(pr);
-  if (team <= 1) {
-    gemm_region(pr, kern, kcs, plan, Region{0, pr.M, 0, pr.N});
-    return;
-  }
-  int64_t tm = 1, tn = 1;
-  choose_grid(pr.M, pr.N, pr.K, team, tm, tn);
-  const int64_t rp = (pr.M + kMR - 1) / kMR, cp = (pr.N + kNR - 1) / kNR;
-  parallel_for(0, tm * tn, [&](int64_t t) {
-    const int64_t i = t / tn, j = t % tn;
-    const int64_t r1 = rp * (i + 1) / tm * kMR, c1 = cp * (j + 1) / tn * kNR;
-    const Region rg{rp * i / tm * kMR, r1 < pr.M ? r1 : pr.M, cp * j / tn * kNR,
-                    c1 < pr.N ? c1 : pr.N};
-    gemm_region(pr, kern, kcs, plan, rg);
-  });
+  if (use_split_k(pr)) return gemm_split_k(pr, kern, plan, team);
+  run_pieces(pr, 1, [&](int64_t) { return pr; }, team, kern, plan);
 }
 
 }  // namespace

@@ -47,8 +47,10 @@ struct Case {
   int64_t M, N, K;
 };
 
+// {13, 40, 4200}: long K with a small C takes the fixed K-chunk (split-K) path.
 const Case kCases[] = {{1, 1, 1},   {1, 257, 3},  {127, 1, 64}, {13, 17, 19}, {5, 1, 7},
-                       {1, 33, 300}, {31, 48, 16}, {64, 64, 64}, {97, 130, 513}, {6, 16, 1}};
+                       {1, 33, 300}, {31, 48, 16}, {64, 64, 64}, {97, 130, 513}, {6, 16, 1},
+                       {13, 40, 4200}};
 
 // Runs every case and transpose combination with padded leading dimensions; returns the
 // largest |got - ref| / (1 + |ref|) seen.
@@ -189,8 +191,8 @@ TEST_P(SimdPath, BiasAddedAfterAlphaAndBeta) {
 
 INSTANTIATE_TEST_SUITE_P(Gemm, SimdPath, ::testing::Values("default", "portable"));
 
-// Same inputs with 1 and 2 threads must give the same bits (shapes that take every split:
-// rows, columns, several K blocks, several N blocks).
+// Same inputs with 1, 2 and 5 threads must give the same bits (shapes that take every split:
+// rows, columns, several K blocks, several N blocks, fixed K chunks).
 TEST(Gemm, BitIdenticalForOneAndTwoThreads) {
   const Case cases[] = {{300, 200, 600}, {64, 192, 6400}, {6400, 64, 64}, {20, 3100, 70}};
   for (const Case& cs : cases)
@@ -198,12 +200,16 @@ TEST(Gemm, BitIdenticalForOneAndTwoThreads) {
       const bool ta = t & 1, tb = t & 2;
       auto A = random_vec(cs.M * cs.K, 41), B = random_vec(cs.K * cs.N, 42);
       const int64_t lda = ta ? cs.M : cs.K, ldb = tb ? cs.K : cs.N;
-      std::vector<float> c1 = random_vec(cs.M * cs.N, 43), c2 = c1;
+      std::vector<float> c1 = random_vec(cs.M * cs.N, 43), c2 = c1, c5 = c1;
       set_num_threads(1);
       gemm(ta, tb, cs.M, cs.N, cs.K, 1.0f, A.data(), lda, B.data(), ldb, 0.5f, c1.data(), cs.N);
       set_num_threads(2);
       gemm(ta, tb, cs.M, cs.N, cs.K, 1.0f, A.data(), lda, B.data(), ldb, 0.5f, c2.data(), cs.N);
+      set_num_threads(5);  // more threads than split-K chunks: each chunk's C split as a grid
+      gemm(ta, tb, cs.M, cs.N, cs.K, 1.0f, A.data(), lda, B.data(), ldb, 0.5f, c5.data(), cs.N);
+      set_num_threads(2);
       ASSERT_EQ(c1, c2) << "M" << cs.M << " N" << cs.N << " K" << cs.K << " t" << t;
+      ASSERT_EQ(c1, c5) << "M" << cs.M << " N" << cs.N << " K" << cs.K << " t" << t;
     }
   // Batched: per-item and split-inside paths.
   auto A = random_vec(40 * 50 * 16, 51), B = random_vec(40 * 16 * 50, 52);
