@@ -196,9 +196,10 @@ Plan make_plan(const Problem& pr) {
     case detail::Packing::Auto: break;
   }
   // A panel is reused by every column panel and a B panel by every row panel: packing pays
-  // only when that reuse is large. A single K block keeps each A row's slice short (<= 1 KiB).
+  // only when that reuse is large. A single K block keeps each A row's slice short (<= 1 KiB);
+  // B is read in place only for short products (a long strided B panel thrashes L1).
   const bool direct_a = pr.K <= kKC || (!pr.trans_a && pr.N <= kDirectMaxN);
-  return {direct_a, !pr.trans_b && pr.M <= kDirectMaxM};
+  return {direct_a, !pr.trans_b && pr.M <= kDirectMaxM && pr.K <= kKC};
 }
 
 void gemm_region(const Problem& pr, detail::MicroKernel kern, int64_t kcs, const Plan& plan,
