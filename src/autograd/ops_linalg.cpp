@@ -132,17 +132,22 @@ Var linear_gelu(const Var& x, const Var& w, const Var& b) {
   const int64_t rows = check_linear(x, w, b, "linear_gelu");
   const int64_t in = w.size(1), out = w.size(0);
   const Shape shape = linear_out_shape(x.shape(), out);
+  // h = x w^T + b (bias added as the GEMM stores its tiles), then y = gelu(h) in a vectorised
+  // pass (the one GELU definition, kernels/activation.hpp). Training also keeps gelu'(h), from
+  // the same erf, so backward is a product; eval computes y in place.
   Tensor y = Tensor::empty(shape);
-  Tensor pre = Tensor::empty(shape);  // h = x w^T + b, kept for gelu'(h) in backward
-  // Bias added as the GEMM stores its tiles, GELU as a separate vectorised pass (the one GELU
-  // definition, kernels/activation.hpp, shared with gelu()).
+  const bool training = grad_enabled() && (x.requires_grad() || w.requires_grad() ||
+                                           (b.defined() && b.requires_grad()));
+  Tensor h = training ? Tensor::empty(shape) : y;
   kernels::gemm_bias(false, true, rows, out, in, 1.0f, x.value().data(), in, w.value().data(), in,
-                     0.0f, pre.data(), out, b.defined() ? b.value().data() : nullptr);
-  kernels::gelu_forward(y.data(), pre.data(), pre.numel());
-  return profiled_record(y, linear_inputs(x, w, b), [x, w, b, rows, pre](const Tensor& dy) {
+                     0.0f, h.data(), out, b.defined() ? b.value().data() : nullptr);
+  Tensor slope = training ? Tensor::empty(shape) : Tensor();  // gelu'(h), kept instead of h
+  if (training) kernels::gelu_forward_with_slope(y.data(), slope.data(), h.data(), h.numel());
+  else kernels::gelu_forward(y.data(), y.data(), y.numel());
+  return profiled_record(y, linear_inputs(x, w, b), [x, w, b, rows, slope](const Tensor& dy) {
     // y = gelu(h): dh = dy * gelu'(h), then the linear backward with dh.
-    Tensor dh = Tensor::empty(pre.shape());
-    kernels::gelu_backward_to(dh.data(), dy.data(), pre.data(), pre.numel());
+    Tensor dh = Tensor::empty(slope.shape());
+    kernels::gelu_backward_saved(dh.data(), dy.data(), slope.data(), slope.numel());
     linear_backward(x, w, b, dh.data(), rows);
   }, "linear_gelu");
 }

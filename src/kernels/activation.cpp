@@ -23,8 +23,26 @@ VIT_ALWAYS_INLINE void backward_to_span_body(float* dx, const float* dout, const
                                              int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; ++i) dx[i] = dout[i] * gelu_derivative(x[i]);
 }
+VIT_ALWAYS_INLINE void forward_slope_span_body(float* __restrict out, float* __restrict slope,
+                                               const float* __restrict x, int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const float cdf = 0.5f * (1.0f + erf_fast(x[i] * 0.70710678118654752440f));
+    out[i] = x[i] * cdf;
+    slope[i] = gelu_slope_from_cdf(x[i], cdf);
+  }
+}
+VIT_ALWAYS_INLINE void backward_saved_span_body(float* dx, const float* dout, const float* slope,
+                                                int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) dx[i] = dout[i] * slope[i];
+}
 VIT_SIMD_VARIANTS(void, forward_span, (float* out, const float* x, int64_t lo, int64_t hi),
                   (out, x, lo, hi))
+VIT_SIMD_VARIANTS(void, forward_slope_span,
+                  (float* out, float* slope, const float* x, int64_t lo, int64_t hi),
+                  (out, slope, x, lo, hi))
+VIT_SIMD_VARIANTS(void, backward_saved_span,
+                  (float* dx, const float* dout, const float* slope, int64_t lo, int64_t hi),
+                  (dx, dout, slope, lo, hi))
 VIT_SIMD_VARIANTS(void, backward_span,
                   (float* dx, const float* dout, const float* x, int64_t lo, int64_t hi),
                   (dx, dout, x, lo, hi))
@@ -36,6 +54,18 @@ VIT_SIMD_VARIANTS(void, backward_to_span,
 void gelu_forward(float* out, const float* x, int64_t n) {
   parallel_range(0, n, kGrain, [&](int64_t lo, int64_t hi) {
     forward_span(out, x, lo, hi);
+  });
+}
+
+void gelu_forward_with_slope(float* out, float* slope, const float* x, int64_t n) {
+  parallel_range(0, n, kGrain, [&](int64_t lo, int64_t hi) {
+    forward_slope_span(out, slope, x, lo, hi);
+  });
+}
+
+void gelu_backward_saved(float* dx, const float* dout, const float* slope, int64_t n) {
+  parallel_range(0, n, kGrain, [&](int64_t lo, int64_t hi) {
+    backward_saved_span(dx, dout, slope, lo, hi);
   });
 }
 

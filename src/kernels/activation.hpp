@@ -52,14 +52,20 @@ inline float gelu_value(float x) {
   return x * 0.5f * (1.0f + erf_fast(x * 0.70710678118654752440f));
 }
 // d gelu / dx = Phi(x) + x * phi(x) = 0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi)
+inline float gelu_slope_from_cdf(float x, float cdf) {
+  return cdf + x * (fast_exp(-0.5f * x * x) * 0.39894228040143267794f);
+}
 inline float gelu_derivative(float x) {
-  const float cdf = 0.5f * (1.0f + erf_fast(x * 0.70710678118654752440f));
-  const float pdf = fast_exp(-0.5f * x * x) * 0.39894228040143267794f;
-  return cdf + x * pdf;
+  return gelu_slope_from_cdf(x, 0.5f * (1.0f + erf_fast(x * 0.70710678118654752440f)));
 }
 
 // out[i] = gelu(x[i]) (out may alias x)
 void gelu_forward(float* out, const float* x, int64_t n);
+// out[i] = gelu(x[i]) and slope[i] = gelu'(x[i]), sharing one erf: for training, where backward
+// then needs only dx = dout * slope (gelu_backward_saved) instead of another erf and exp.
+void gelu_forward_with_slope(float* out, float* slope, const float* x, int64_t n);
+// dx[i] = dout[i] * slope[i] (overwrites; dx may alias dout)
+void gelu_backward_saved(float* dx, const float* dout, const float* slope, int64_t n);
 // dx[i] += dout[i] * gelu'(x[i]), x being the forward input
 void gelu_backward(float* dx, const float* dout, const float* x, int64_t n);
 // dx[i] = dout[i] * gelu'(x[i]) (overwrites; dx may alias dout)

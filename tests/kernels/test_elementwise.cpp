@@ -108,3 +108,22 @@ TEST(Gelu, BackwardToMatchesDerivative) {
     EXPECT_NEAR(dh[i], 2.0 * d, 1e-5) << h[i];
   }
 }
+
+// Training's GELU pass: the same values as gelu_forward, and the slope its backward multiplies
+// by against a central difference of exact GELU (odd length: vector body and tail).
+TEST(Gelu, ForwardWithSlopeMatchesForwardAndDerivative) {
+  const int64_t n = 1037;
+  std::vector<float> x(n), y(n), y_ref(n), slope(n);
+  for (int64_t i = 0; i < n; ++i) x[i] = -6.0f + 12.0f * static_cast<float>(i) / (n - 1);
+  kernels::gelu_forward(y_ref.data(), x.data(), n);
+  kernels::gelu_forward_with_slope(y.data(), slope.data(), x.data(), n);
+  auto g = [](double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); };
+  for (int64_t i = 0; i < n; ++i) {
+    EXPECT_NEAR(y[i], y_ref[i], 1e-6 * (1.0 + std::fabs(y_ref[i]))) << x[i];
+    const double d = (g(x[i] + 1e-5) - g(x[i] - 1e-5)) / 2e-5;
+    ASSERT_NEAR(slope[i], d, 2e-5) << x[i];
+  }
+  std::vector<float> dout(n, 3.0f), dx(n);
+  kernels::gelu_backward_saved(dx.data(), dout.data(), slope.data(), n);
+  for (int64_t i = 0; i < n; ++i) EXPECT_EQ(dx[i], 3.0f * slope[i]);
+}
