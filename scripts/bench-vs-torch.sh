@@ -120,7 +120,11 @@ if p and t:
     print("W1 train %s GFLOP/s = %.0f%% of the FMA probe (%s GFLOP/s on %s threads, %s on 1)" % (g, 100 * g / pk, pk, p[0]["threads"], p[0]["gflop_s_1_thread"]))' || true)"
 echo "$PEAK"
 
-CMD="scripts/bench-vs-torch.sh $([[ $QUICK -eq 1 ]] && echo --quick)$([[ -n $BASELINE ]] && echo " --baseline $BASELINE") --rounds $ROUNDS --threads $THREADS --windows $WINDOWS --window-seconds $WSEC"
+# (plain ifs: under set -e a failing [[ ]] as the last command of a $(...) would end the script)
+CMD="scripts/bench-vs-torch.sh"
+if [[ $QUICK -eq 1 ]]; then CMD+=" --quick"; fi
+if [[ -n "$BASELINE" ]]; then CMD+=" --baseline $BASELINE"; fi
+CMD+=" --rounds $ROUNDS --threads $THREADS --windows $WINDOWS --window-seconds $WSEC"
 if [[ -n "$BASELINE" ]]; then
   HDR=("| workload | before img/s | ours img/s | torch img/s | ours/torch | ours peak RSS MiB | torch peak RSS MiB |" "|---|---|---|---|---|---|---|")
 else

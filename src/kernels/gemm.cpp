@@ -2,12 +2,14 @@
 // micro-kernel. The AVX2 micro-kernel is in gemm_avx2.cpp. Each thread owns a rectangle of C
 // and runs the Goto/BLIS loops on it: jc over its columns (kNC) -> pc over K (kc) -> pack its
 // B block -> its rows in blocks of kMC -> pack A block -> 16-column panels -> 6-row panels.
-// The k order of every C element depends only on K (the kc split), never on threads.
+// Thin operands are read in place instead of packed (make_plan), and a long K with a small C
+// runs as fixed K chunks summed in order (gemm_split_k). The k order of every C element depends
+// only on the shape (the kc split, the K chunks), never on threads.
 #include "kernels/gemm.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
-#include <atomic>
 #include <cstring>
 
 #include "core/parallel.hpp"

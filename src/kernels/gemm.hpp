@@ -1,11 +1,12 @@
 // Single-precision GEMM: C[M, N] = alpha * op(A) op(B) + beta * C, row-major, op = identity or
 // transpose per operand, explicit leading dimensions, plus a strided-batch form and a fused
-// per-column bias. Cache-blocked with packed panels and a 6x16 register
-// tile; an AVX2/FMA micro-kernel chosen at run time, a portable one otherwise. Not a full BLAS:
-// float only, row-major only, no complex, no negative strides.
+// per-column bias. Cache-blocked with packed panels (thin operands read in place) and a 6x16
+// register tile; an AVX2/FMA micro-kernel chosen at run time, a portable one otherwise. Not a
+// full BLAS: float only, row-major only, no complex, no negative strides.
 //
-// Determinism: every C element is computed by one thread with k in a fixed order (K is blocked
-// by a size that depends only on K), so results are bit-identical for any thread count.
+// Determinism: every C element is computed by one thread with k in a fixed order (K is blocked,
+// and for long K with a small C split into 4 chunks summed in order, by sizes that depend only
+// on the shape), so results are bit-identical for any thread count.
 #pragma once
 #include <cstdint>
 
