@@ -61,4 +61,32 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<FinalReco
   return fin.exit_code;
 }
 
+CLI::Validator at_least_one() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        try {
+          size_t used = 0;
+          const long long x = std::stoll(v, &used);
+          if (used == v.size() && x >= 1) return "";
+        } catch (const std::exception&) {
+        }
+        return "must be an integer >= 1, got " + v;
+      },
+      "INT>=1");
+}
+
+CLI::Validator unit_interval() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        try {
+          size_t used = 0;
+          const double x = std::stod(v, &used);
+          if (used == v.size() && x >= 0.0 && x <= 1.0) return "";
+        } catch (const std::exception&) {
+        }
+        return "must be a number in [0, 1], got " + v;
+      },
+      "0..1");
+}
+
 }  // namespace vit::cli

@@ -19,4 +19,9 @@ void setup_logging(bool quiet);
 // sets `signal` when the process must die by a signal after printing it.
 int run_main(CLI::App& app, int argc, char** argv, const std::function<FinalRecord(int& signal)>& body);
 
+// Flag value checks with plain messages ("must be an integer >= 1, got 0"): CLI11's own
+// PositiveNumber / Range print the type's whole range.
+CLI::Validator at_least_one();
+CLI::Validator unit_interval();  // 0 <= x <= 1
+
 }  // namespace vit::cli

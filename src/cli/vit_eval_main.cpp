@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   app.add_option("--predictions-csv", predictions_csv, "write per-image predictions (CSV)");
   app.add_option("--confusion-csv", confusion_csv, "write the confusion matrix (CSV)");
   app.add_option("--export-weights", export_path, "write the model weights under timm names (.safetensors)");
-  app.add_option("--batch-size", batch_size, "evaluation batch size")->check(CLI::PositiveNumber);
+  app.add_option("--batch-size", batch_size, "evaluation batch size")->check(cli::at_least_one());
   app.add_option("--threads", threads, "OpenMP threads (0: all cores)");
   app.add_flag("--map-classes-by-name", by_name, "accept a folder whose classes are a subset of the model's");
   app.add_flag("--allow-nonfinite", allow_nonfinite, "load weights holding NaN/Inf");

@@ -29,8 +29,11 @@ int main(int argc, char** argv) {
   auto* g = app.add_option_group("Overrides", "named flags, applied after the config file");
   g->add_option("--opt", opt, "optimizer chain: sgd|adam|adamw|radam, optional lookahead_ prefix");
   g->add_option("--lr", lr, "base learning rate");
-  g->add_option("--lookahead-k", lookahead_k, "Lookahead: inner steps per sync (enables Lookahead)");
-  g->add_option("--lookahead-alpha", lookahead_alpha, "Lookahead: slow-weight step (enables Lookahead)");
+  // Flag values out of Lookahead's bounds (timm's: k >= 1, 0 <= alpha <= 1) are usage errors (64).
+  g->add_option("--lookahead-k", lookahead_k, "Lookahead: inner steps per sync (enables Lookahead)")
+      ->check(cli::at_least_one());
+  g->add_option("--lookahead-alpha", lookahead_alpha, "Lookahead: slow-weight step (enables Lookahead)")
+      ->check(cli::unit_interval());
   g->add_option("--epochs", epochs, "number of epochs");
   g->add_option("--steps", steps, "optimizer-step budget (instead of epochs)");
   g->add_option("--batch-size", batch_size, "batch size");

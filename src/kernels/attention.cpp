@@ -93,14 +93,24 @@ int64_t row_block(const AttentionDims& dims) {
 
 // The row passes below are built for baseline x86-64 and AVX2 + FMA (kernels/simd.hpp).
 
-// Row i of S (length N, scores already scaled) -> probabilities P in place; returns the lse.
-VIT_ALWAYS_INLINE float softmax_row_body(float* __restrict s, int64_t N) {
-  const float mx = row_max(s, N);
-  for (int64_t j = 0; j < N; ++j) s[j] = fast_exp(s[j] - mx);
-  const float l = lane_sum(N, [&](int64_t j) { return s[j]; });
-  const float inv = 1.0f / l;
-  for (int64_t j = 0; j < N; ++j) s[j] *= inv;
-  return mx + std::log(l);
+// Softmax of `rows` rows of S (length N, scores already scaled) in place, in three passes so
+// that the exp runs once over the whole contiguous block (no per-row loop tails); lse[r] gets
+// each row's log-sum-exp.
+VIT_ALWAYS_INLINE void softmax_rows_body(float* __restrict s, int64_t rows, int64_t N,
+                                         float* __restrict lse) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* sr = s + r * N;
+    lse[r] = row_max(sr, N);
+    for (int64_t j = 0; j < N; ++j) sr[j] -= lse[r];
+  }
+  for (int64_t i = 0; i < rows * N; ++i) s[i] = fast_exp(s[i]);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* sr = s + r * N;
+    const float l = lane_sum(N, [&](int64_t j) { return sr[j]; });
+    const float inv = 1.0f / l;
+    for (int64_t j = 0; j < N; ++j) sr[j] *= inv;
+    lse[r] += std::log(l);
+  }
 }
 // s[j] = exp(s[j] - shift)
 VIT_ALWAYS_INLINE void exp_shift_row_body(float* __restrict s, int64_t N, float shift) {
@@ -111,7 +121,8 @@ VIT_ALWAYS_INLINE void dscores_row_body(float* __restrict dp, const float* __res
                                         float d_i, float scale) {
   for (int64_t j = 0; j < N; ++j) dp[j] = p[j] * (dp[j] - d_i) * scale;
 }
-VIT_SIMD_VARIANTS(float, softmax_row, (float* s, int64_t N), (s, N))
+VIT_SIMD_VARIANTS(void, softmax_rows, (float* s, int64_t rows, int64_t N, float* lse),
+                  (s, rows, N, lse))
 VIT_SIMD_VARIANTS(void, exp_shift_row, (float* s, int64_t N, float shift), (s, N, shift))
 VIT_SIMD_VARIANTS(void, dscores_row, (float* dp, const float* p, int64_t N, float d_i, float scale),
                   (dp, p, N, d_i, scale))
@@ -126,6 +137,7 @@ void dense_forward(float* out, float* lse, float* probs, const float* qkv,
   const int64_t R = row_block(dims);
   parallel_range(0, B * H, grain_for(2 * N * N * d), [&](int64_t lo, int64_t hi) {
     std::vector<float> s(static_cast<size_t>(R * N));  // [R, N] scores -> probabilities
+    std::vector<float> row_lse(static_cast<size_t>(R));
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / H, h = bh % H;
       const auto [q, k, v] = qkv_head(qkv, b, h, N, D, d);
@@ -136,16 +148,15 @@ void dense_forward(float* out, float* lse, float* probs, const float* qkv,
         float* kept = probs ? probs + (bh * N + i0) * N : nullptr;
         float* sb = kept && !drop ? kept : s.data();
         gemm(false, true, rows, N, d, scale, q + i0 * ld, ld, k, ld, 0.0f, sb, N);
-        for (int64_t r = 0; r < rows; ++r) {
-          float* sr = sb + r * N;
-          const float l = softmax_row(sr, N);
-          if (lse) lse[bh * N + i0 + r] = l;
-          if (drop) {
+        softmax_rows(sb, rows, N, row_lse.data());
+        if (lse) std::copy(row_lse.begin(), row_lse.begin() + rows, lse + bh * N + i0);
+        if (drop)
+          for (int64_t r = 0; r < rows; ++r) {
+            float* sr = sb + r * N;
             if (kept) std::copy(sr, sr + N, kept + r * N);
             const DropoutRow mask(dropout, b, h, i0 + r);
             for (int64_t j = 0; j < N; ++j) sr[j] = mask.keep(j) ? sr[j] * keep_scale : 0.0f;
           }
-        }
         // O = P V, written straight into the merged-heads output
         gemm(false, false, rows, d, N, 1.0f, sb, N, v, ld, 0.0f, out + (b * N + i0) * D + h * d, D);
       }

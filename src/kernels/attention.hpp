@@ -1,6 +1,8 @@
-// Exact multi-head softmax attention, flash-attention style: queries x keys in tiles with an
-// online softmax, so no N x N matrix is ever held; backward recomputes the probabilities tile by
-// tile from the saved row log-sum-exp. Not here: causal masks, FAVOR+ (kernels/favor), fp16.
+// Exact multi-head softmax attention. Per (batch, head), blocks of query rows against all keys
+// (scores [rows, N] in per-thread scratch, products by GEMM; memory linear in N), or for very long
+// sequences flash-attention style tiles with an online softmax. Backward recomputes the
+// probabilities from the saved row log-sum-exp, or takes them from the forward when the caller
+// keeps them (short sequences in training). Not here: causal masks, FAVOR+ (kernels/favor), fp16.
 // Letters: B batch, N tokens, H heads, d head width, D = H*d. qkv [B, N, 3D] in timm layout:
 // q at column h*d + c, k at D + h*d + c, v at 2D + h*d + c.
 #pragma once

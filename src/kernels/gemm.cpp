@@ -182,7 +182,7 @@ struct Region {
 };
 
 // Which operands the micro-kernel reads straight from the caller's buffers instead of packed
-// panels (only the partial edge panel is still packed). Packing pays when a panel is reused
+// panels (see gemm_region for partial edge panels). Packing pays when a panel is reused
 // many times from a contiguous copy; on the thin shapes of small transformers the copy costs as
 // much as the product. The choice never changes the arithmetic, only where loads come from.
 struct Plan {

@@ -66,6 +66,8 @@ expect 64 noargs "" "$T"
 expect 64 unknown_flag "--no-such-flag" run --no-such-flag 1 --out "$R"
 expect 64 bad_opt "adamx" run --opt adamx --out "$R"
 expect 64 bad_flag_value "--steps" run --steps many --out "$R"
+expect 64 lookahead_k0 "--lookahead-k" run --lookahead-k 0 --out "$R"
+expect 64 lookahead_alpha "--lookahead-alpha" run --lookahead-alpha 1.5 --out "$R"
 expect 64 eval_noargs "" "$E"
 expect 64 eval_both "exactly one" "$E" --checkpoint "$CK" --weights "$CK" --data "$W/val"
 expect 64 eval_batch0 "--batch-size" "$E" --checkpoint "$CK" --data "$W/val" --batch-size 0
@@ -124,8 +126,6 @@ sets=(
   "set_no_equals|model.dim|--set model.dim"
   "set_bad_type|model.dim|--set model.dim=\"big\""
   "set_null_required|model.dim|--set model.dim=null"
-  "lookahead_k0|k|--lookahead-k 0"
-  "lookahead_alpha|alpha|--lookahead-alpha 1.5"
   "batch0|batch_size|--batch-size 0"
   "clip_negative|clip|--set optim.clip_grad_norm=-1"
 )
