@@ -19,10 +19,6 @@ VIT_ALWAYS_INLINE void backward_span_body(float* __restrict dx, const float* __r
                                           const float* __restrict x, int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; ++i) dx[i] += dout[i] * gelu_derivative(x[i]);
 }
-VIT_ALWAYS_INLINE void backward_to_span_body(float* dx, const float* dout, const float* x,
-                                             int64_t lo, int64_t hi) {
-  for (int64_t i = lo; i < hi; ++i) dx[i] = dout[i] * gelu_derivative(x[i]);
-}
 VIT_ALWAYS_INLINE void forward_slope_span_body(float* __restrict out, float* __restrict slope,
                                                const float* __restrict x, int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; ++i) {
@@ -44,9 +40,6 @@ VIT_SIMD_VARIANTS(void, backward_saved_span,
                   (float* dx, const float* dout, const float* slope, int64_t lo, int64_t hi),
                   (dx, dout, slope, lo, hi))
 VIT_SIMD_VARIANTS(void, backward_span,
-                  (float* dx, const float* dout, const float* x, int64_t lo, int64_t hi),
-                  (dx, dout, x, lo, hi))
-VIT_SIMD_VARIANTS(void, backward_to_span,
                   (float* dx, const float* dout, const float* x, int64_t lo, int64_t hi),
                   (dx, dout, x, lo, hi))
 }  // namespace
@@ -73,12 +66,6 @@ void gelu_backward(float* dx, const float* dout, const float* x, int64_t n) {
   // forward: out = gelu(x)
   parallel_range(0, n, kGrain, [&](int64_t lo, int64_t hi) {
     backward_span(dx, dout, x, lo, hi);
-  });
-}
-
-void gelu_backward_to(float* dx, const float* dout, const float* x, int64_t n) {
-  parallel_range(0, n, kGrain, [&](int64_t lo, int64_t hi) {
-    backward_to_span(dx, dout, x, lo, hi);
   });
 }
 

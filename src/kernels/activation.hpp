@@ -3,7 +3,7 @@
 // approximations below (std::erf / std::exp are library calls that only vectorise under
 // -ffast-math, which this project does not use). The scalar helpers are inline and are the one
 // definition of GELU for both gelu() and linear_gelu (autograd/ops_linalg.cpp applies them after
-// the GEMM). Backward kernels accumulate (+=) unless named *_to.
+// the GEMM). gelu_backward accumulates (+=); gelu_backward_saved overwrites.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -68,7 +68,5 @@ void gelu_forward_with_slope(float* out, float* slope, const float* x, int64_t n
 void gelu_backward_saved(float* dx, const float* dout, const float* slope, int64_t n);
 // dx[i] += dout[i] * gelu'(x[i]), x being the forward input
 void gelu_backward(float* dx, const float* dout, const float* x, int64_t n);
-// dx[i] = dout[i] * gelu'(x[i]) (overwrites; dx may alias dout)
-void gelu_backward_to(float* dx, const float* dout, const float* x, int64_t n);
 
 }  // namespace vit::kernels
