@@ -33,22 +33,25 @@ Var attention(const Var& qkv, int64_t heads, float attn_dropout, uint64_t dropou
   const kernels::AttentionDims dims{B, N, heads, d};
   const kernels::AttentionDropout drop{attn_dropout, dropout_key};
   Tensor out = Tensor::empty({B, N, heads * d});
-  Tensor lse = Tensor::empty({B, heads, N});
-  // Short sequences in training keep the probabilities (B*H*N*N floats, at most kKeepProbs):
-  // backward then skips recomputing them. Long ones (and eval) keep only out and lse.
+  // Short sequences in training keep the probabilities (~B*H*N*N floats, at most kKeepProbs):
+  // backward then skips recomputing them. Long ones keep the row log-sum-exp instead; eval
+  // keeps neither.
   constexpr int64_t kKeepProbs = int64_t{1} << 24;  // 64 MiB per attention call
-  const bool keep = grad_enabled() && qkv.requires_grad() && N <= 1024 &&
-                    B * heads * N * N <= kKeepProbs;
-  Tensor probs = keep ? Tensor::empty({B, heads, N, N}) : Tensor();
-  kernels::attention_forward(out.data(), lse.data(), qkv.value().data(), dims, drop,
-                             keep ? probs.data() : nullptr);
-  // Held for backward: the output itself (shared storage, B*N*D), lse (B*H*N floats) and probs
-  // when kept, besides the input qkv. Backward scratch is O(rows x N) per thread.
+  const bool grad = grad_enabled() && qkv.requires_grad();
+  const int64_t probs_floats = kernels::attention_probs_floats(dims, drop);
+  const bool keep = grad && N <= 1024 && probs_floats <= kKeepProbs;
+  Tensor probs = keep ? Tensor::empty({probs_floats}) : Tensor();
+  Tensor lse = grad && !keep ? Tensor::empty({B, heads, N}) : Tensor();
+  kernels::attention_forward(out.data(), lse.defined() ? lse.data() : nullptr,
+                             qkv.value().data(), dims, drop, keep ? probs.data() : nullptr);
+  // Held for backward: the output itself (shared storage, B*N*D), and probs or lse (B*H*N
+  // floats), besides the input qkv. Backward scratch is O(rows x N) per thread.
   return profiled_record(out, {qkv}, [qkv, out, lse, probs, dims, drop](const Tensor& dout) {
     if (!qkv.requires_grad()) return;
     bool fresh = false;
     float* dqkv = qkv.grad_for_write(fresh);
-    kernels::attention_backward(dqkv, dout.data(), out.data(), lse.data(), qkv.value().data(),
+    kernels::attention_backward(dqkv, dout.data(), out.data(),
+                                lse.defined() ? lse.data() : nullptr, qkv.value().data(),
                                 dims, drop, probs.defined() ? probs.data() : nullptr, fresh);
   }, "attention");
 }

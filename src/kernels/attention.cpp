@@ -12,11 +12,12 @@
 #include <vector>
 
 #include "core/parallel.hpp"
-#include "kernels/qkv_layout.hpp"
 #include "core/rng.hpp"
+#include "kernels/attention_head.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/fast_math.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/qkv_layout.hpp"
 #include "kernels/simd.hpp"
 
 namespace vit::kernels {
@@ -181,7 +182,7 @@ void dense_backward(float* dqkv, bool fresh, const float* dout, const float* out
       float* dbase = dqkv + b * N * ld;
       const float* dO = dout + b * N * D + h * d;  // row n at dO + n * D
       const float* O = out + b * N * D + h * d;
-      const float* lse_bh = lse + bh * N;
+      const float* lse_bh = lse ? lse + bh * N : nullptr;  // null when probs are kept
       for (int64_t i0 = 0; i0 < N; i0 += R) {  // query-row blocks in order: fixed dK, dV sums
         const int64_t rows = std::min(R, N - i0);
         // P: the forward's, kept, or recomputed in s as exp(S - lse)
@@ -220,10 +221,84 @@ void dense_backward(float* dqkv, bool fresh, const float* dout, const float* out
   });
 }
 
+// ---- head-kernel path (kernels/attention_head): short sequences, narrow heads ----
+
+bool use_head_kernel(const AttentionDims& dims, const AttentionDropout& dropout) {
+  return dims.head_kernel && dropout.p == 0.0f && dims.tokens <= dims.dense_max_tokens &&
+         row_block(dims) == dims.tokens && detail::head_kernel_applies(dims.tokens, dims.head_dim);
+}
+
+detail::HeadOperands head_operands(const float* qkv, const AttentionDims& dims, int64_t bh) {
+  const int64_t N = dims.tokens, H = dims.heads, d = dims.head_dim, D = H * d;
+  const auto [q, k, v] = qkv_head(qkv, bh / H, bh % H, N, D, d);
+  return {q, k, v, 3 * D, N, d, 1.0f / std::sqrt(static_cast<float>(d))};
+}
+
+// Starts pulling N rows of d floats (stride ld) toward the cache, for reading (kWrite = 0) or
+// writing: a head's rows are 64-byte slivers hundreds of bytes apart, which the hardware
+// prefetchers do not guess in time. Issued one head ahead.
+template <int kWrite = 0>
+void prefetch_rows(const float* x, int64_t N, int64_t ld, int64_t d) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < d; c += 16) __builtin_prefetch(x + n * ld + c, kWrite, 3);
+}
+// The q, k, v rows of head bh in a [B, N, 3D] buffer (qkv, or its gradient when kWrite = 1).
+template <int kWrite = 0>
+void prefetch_head(const float* qkv, const AttentionDims& dims, int64_t bh) {
+  const int64_t N = dims.tokens, d = dims.head_dim, D = dims.heads * d;
+  const auto [q, k, v] = qkv_head(qkv, bh / dims.heads, bh % dims.heads, N, D, d);
+  for (const float* x : {q, k, v}) prefetch_rows<kWrite>(x, N, 3 * D, d);
+}
+
+void heads_forward(float* out, float* lse, float* probs, const float* qkv, const AttentionDims& dims) {
+  const int64_t N = dims.tokens, H = dims.heads, d = dims.head_dim, D = H * d;
+  const int64_t Np = detail::padded_tokens(N);
+  parallel_range(0, dims.batch * H, grain_for(2 * N * N * d), [&](int64_t lo, int64_t hi) {
+    std::vector<float> scratch(static_cast<size_t>(detail::head_scratch_floats(N, d)));
+    for (int64_t bh = lo; bh < hi; ++bh) {
+      if (bh + 1 < hi) prefetch_head(qkv, dims, bh + 1);
+      detail::head_forward(head_operands(qkv, dims, bh), out + (bh / H) * N * D + (bh % H) * d, D,
+                           probs ? probs + bh * N * Np : nullptr, lse ? lse + bh * N : nullptr,
+                           scratch.data());
+    }
+  });
+}
+
+void heads_backward(float* dqkv, bool fresh, const float* dout, const float* probs,
+                    const float* qkv, const AttentionDims& dims) {
+  const int64_t N = dims.tokens, H = dims.heads, d = dims.head_dim, D = H * d;
+  const int64_t Np = detail::padded_tokens(N);
+  parallel_range(0, dims.batch * H, grain_for(4 * N * N * d), [&](int64_t lo, int64_t hi) {
+    std::vector<float> scratch(static_cast<size_t>(detail::head_scratch_floats(N, d)));
+    for (int64_t bh = lo; bh < hi; ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      float* g = dqkv + b * N * 3 * D + h * d;  // dq of this head; dk at + D, dv at + 2D
+      const int64_t o = b * N * D + h * d;
+      if (bh + 1 < hi) {
+        const int64_t o1 = (bh + 1) / H * N * D + (bh + 1) % H * d;
+        prefetch_head(qkv, dims, bh + 1);
+        prefetch_head<1>(dqkv, dims, bh + 1);
+        prefetch_rows(dout + o1, N, D, d);
+        if (probs) prefetch_rows(probs + (bh + 1) * N * Np, 1, 0, N * Np);
+      }
+      detail::head_backward(head_operands(qkv, dims, bh), dout + o, D,
+                            probs ? probs + bh * N * Np : nullptr, g, g + D, g + 2 * D, 3 * D,
+                            fresh, scratch.data());
+    }
+  });
+}
+
 }  // namespace
+
+int64_t attention_probs_floats(const AttentionDims& dims, const AttentionDropout& dropout) {
+  const int64_t N = dims.tokens;
+  const int64_t row = use_head_kernel(dims, dropout) ? detail::padded_tokens(N) : N;
+  return dims.batch * dims.heads * N * row;
+}
 
 void attention_forward(float* out, float* lse, const float* qkv, const AttentionDims& dims,
                        const AttentionDropout& dropout, float* probs) {
+  if (use_head_kernel(dims, dropout)) return heads_forward(out, lse, probs, qkv, dims);
   if (dims.tokens <= dims.dense_max_tokens)
     return dense_forward(out, lse, probs, qkv, dims, dropout);
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim;
@@ -288,6 +363,8 @@ void attention_forward(float* out, float* lse, const float* qkv, const Attention
 void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse,
                         const float* qkv, const AttentionDims& dims, const AttentionDropout& dropout,
                         const float* probs, bool dqkv_fresh) {
+  if (use_head_kernel(dims, dropout))
+    return heads_backward(dqkv, dqkv_fresh, dout, probs, qkv, dims);
   if (dims.tokens <= dims.dense_max_tokens)
     return dense_backward(dqkv, dqkv_fresh, dout, out, lse, probs, qkv, dims, dropout);
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim;

@@ -21,6 +21,10 @@ struct AttentionDims {
   // with an online softmax). Tests set 0 to force the flash path.
   int64_t dense_max_tokens = int64_t{1} << 40;
   int64_t row_block = 0;  // dense path query rows per block; 0: automatic (see above)
+  // Short sequences of narrow heads (N <= 128, d a multiple of 8 up to 64, no dropout, a CPU
+  // with AVX2 + FMA) take the in-cache head kernel (kernels/attention_head) instead of the GEMM
+  // calls of the dense path. Tests set false to compare the two.
+  bool head_kernel = true;
 };
 
 // Attention-probability dropout: p == 0 means no mask. Element (b, h, i, j) is kept when a hash
@@ -32,12 +36,17 @@ struct AttentionDropout {
 
 // out [B, N, D] = softmax(q k^T / sqrt(d)) v per (b, h), heads merged (out[b, n, h*d + c]).
 // lse [B, H, N] = log sum_j exp(q_i . k_j / sqrt(d)) (before dropout), kept for backward.
-// probs, when not null (dense path only: N <= dense_max_tokens): [B, H, N, N] receives the
-// probabilities before dropout, so that backward need not recompute them (a trade of B*H*N*N
-// floats of memory for one of backward's three N x N x d products and its exps; worth it for
-// short sequences). Parallel over (b, h) pairs; each output row is computed by one thread.
+// probs, when not null (dense path only: N <= dense_max_tokens): attention_probs_floats()
+// floats receive the probabilities before dropout, so that backward need not recompute them (a
+// trade of ~B*H*N*N floats of memory for one of backward's three N x N x d products and its
+// exps; worth it for short sequences). lse may be null when backward gets probs or never runs.
+// Parallel over (b, h) pairs; each output row is computed by one thread.
 void attention_forward(float* out, float* lse, const float* qkv, const AttentionDims& dims,
                        const AttentionDropout& dropout, float* probs = nullptr);
+
+// The size of the kept probabilities: B*H*N*N, or B*H*N*Np with rows padded to a multiple of 8
+// on the head-kernel path.
+int64_t attention_probs_floats(const AttentionDims& dims, const AttentionDropout& dropout);
 
 // dqkv [B, N, 3D] += gradient of the forward above (= when dqkv_fresh: dqkv is then not read),
 // given dout [B, N, D] and the forward's out and lse (and its probs, or null to recompute them).

@@ -4,7 +4,7 @@
 #include "kernels/gemm.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
+#include "kernels/avx2.hpp"
 #define VIT_GEMM_X86 1
 #endif
 
@@ -115,28 +115,11 @@ __attribute__((target("avx2,fma"))) void pack_b_trans_avx2(float* dst, const flo
   for (; p + 8 <= kc; p += 8)
     for (int h = 0; h < 2; ++h) {
       const float* s = src + 8 * h * ld + p;
-      __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ld);
-      __m256 r2 = _mm256_loadu_ps(s + 2 * ld), r3 = _mm256_loadu_ps(s + 3 * ld);
-      __m256 r4 = _mm256_loadu_ps(s + 4 * ld), r5 = _mm256_loadu_ps(s + 5 * ld);
-      __m256 r6 = _mm256_loadu_ps(s + 6 * ld), r7 = _mm256_loadu_ps(s + 7 * ld);
-      const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-      const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-      const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-      const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-      r0 = _mm256_shuffle_ps(t0, t2, 0x44), r1 = _mm256_shuffle_ps(t0, t2, 0xee);
-      r2 = _mm256_shuffle_ps(t1, t3, 0x44), r3 = _mm256_shuffle_ps(t1, t3, 0xee);
-      r4 = _mm256_shuffle_ps(t4, t6, 0x44), r5 = _mm256_shuffle_ps(t4, t6, 0xee);
-      r6 = _mm256_shuffle_ps(t5, t7, 0x44), r7 = _mm256_shuffle_ps(t5, t7, 0xee);
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(s + i * ld);
+      avx2::transpose8(r);
       // Row k of the 8 x 8 transpose (source column p + k) goes to dst[(p + k) * 16 + 8h ..].
-      float* d = dst + p * kNR + 8 * h;
-      _mm256_storeu_ps(d + 0 * kNR, _mm256_permute2f128_ps(r0, r4, 0x20));
-      _mm256_storeu_ps(d + 1 * kNR, _mm256_permute2f128_ps(r1, r5, 0x20));
-      _mm256_storeu_ps(d + 2 * kNR, _mm256_permute2f128_ps(r2, r6, 0x20));
-      _mm256_storeu_ps(d + 3 * kNR, _mm256_permute2f128_ps(r3, r7, 0x20));
-      _mm256_storeu_ps(d + 4 * kNR, _mm256_permute2f128_ps(r0, r4, 0x31));
-      _mm256_storeu_ps(d + 5 * kNR, _mm256_permute2f128_ps(r1, r5, 0x31));
-      _mm256_storeu_ps(d + 6 * kNR, _mm256_permute2f128_ps(r2, r6, 0x31));
-      _mm256_storeu_ps(d + 7 * kNR, _mm256_permute2f128_ps(r3, r7, 0x31));
+      for (int k = 0; k < 8; ++k) _mm256_storeu_ps(dst + (p + k) * kNR + 8 * h, r[k]);
     }
   for (; p < kc; ++p)
     for (int c = 0; c < kNR; ++c) dst[p * kNR + c] = src[c * ld + p];

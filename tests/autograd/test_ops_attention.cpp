@@ -54,6 +54,16 @@ TEST(AttentionOp, GradcheckSmallShapes) {
   }
 }
 
+TEST(AttentionOp, GradcheckHeadKernelShapes) {
+  // d = 8 and 16: the in-cache head kernel where the CPU has AVX2 + FMA (N = 5, 9, 13: padded
+  // score rows), the GEMM path elsewhere.
+  for (auto [shape, heads] : {std::pair<Shape, int64_t>{{2, 5, 48}, 2}, {{1, 9, 24}, 1},
+                              {{1, 13, 48}, 1}}) {
+    const GradcheckResult r = check_attention(shape, heads, 0.0f, 6);
+    EXPECT_TRUE(r.ok) << detail::concat(shape) << "\n" << r.report;
+  }
+}
+
 TEST(AttentionOp, GradcheckAcrossTiles) {
   // N = 70 crosses the 32-query and 64-key tiles; partial tiles on both sides.
   const GradcheckResult r = check_attention({1, 70, 6}, 1, 0.0f, 4);

@@ -25,7 +25,7 @@ Result run(const AttentionDims& dm, const Tensor& qkv, const Tensor& dout, float
   const int64_t D = dm.heads * dm.head_dim;
   Tensor out = Tensor::empty({dm.batch, dm.tokens, D});
   Tensor lse = Tensor::empty({dm.batch, dm.heads, dm.tokens});
-  Tensor probs = Tensor::empty({dm.batch, dm.heads, dm.tokens, dm.tokens});
+  Tensor probs = Tensor::empty({kernels::attention_probs_floats(dm, {p, 5})});
   float* pp = keep_probs ? probs.data() : nullptr;
   kernels::attention_forward(out.data(), lse.data(), qkv.data(), dm, {p, 5}, pp);
   Tensor dqkv = Tensor::zeros(qkv.shape());
@@ -70,6 +70,7 @@ TEST(AttentionPaths, DenseAndFlashAgreeForwardAndBackward) {
     for (int64_t d : {8, 16})
       for (float p : {0.0f, 0.25f}) {
         AttentionDims dense{2, N, 3, d};
+        dense.head_kernel = false;  // the GEMM calls (attention_head has its own tests)
         AttentionDims flash = dense, blocked = dense;
         flash.dense_max_tokens = 0;
         blocked.row_block = 16;  // several query-row blocks (as for N > 1024)

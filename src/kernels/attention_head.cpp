@@ -1,0 +1,278 @@
+// The in-cache attention head (see attention_head.hpp). Two register-tiled products cover all
+// five of a head's matrix products:
+//   scores: C[r, j] = sum_t A[r, t] Bt[t, j] over a transposed, zero-padded operand Bt [d, Np]
+//           (S = Q (scale K)^T and dP = dO V^T), whole 8-column vectors;
+//   values: C[r, c] = sum_k A(r, k) B[k, c] with A read through (row, k) strides, so P V, dS K
+//           and the transposed P^T dO, dS^T Q need no transposed copy.
+// Scratch layout: Kt, Vt [d, Np] and S/P, dS [N, Np], rows 32-byte multiples.
+#include "kernels/attention_head.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "kernels/simd.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include "kernels/avx2.hpp"
+#define VIT_HEAD_X86 1
+#endif
+
+namespace vit::kernels::detail {
+
+bool head_kernel_applies(int64_t tokens, int64_t head_dim) {
+#ifdef VIT_HEAD_X86
+  return simd_avx2_fma() && tokens >= 1 && tokens <= kHeadMaxTokens && head_dim % 8 == 0 &&
+         head_dim >= 8 && head_dim <= kHeadMaxDim;
+#else
+  (void)tokens, (void)head_dim;
+  return false;
+#endif
+}
+
+int64_t head_scratch_floats(int64_t tokens, int64_t head_dim) {
+  const int64_t Np = padded_tokens(tokens);
+  return 2 * head_dim * Np + 2 * tokens * Np;
+}
+
+#ifdef VIT_HEAD_X86
+
+namespace {
+
+// dst[t * Np + j] = s * src[j * ld + t] for j < N, t < d; 0 for N <= j < Np. 8 x 8 register
+// transposes for whole blocks of 8 rows, scalar for the last partial block.
+VIT_AVX2_FMA void transpose_padded(float* dst, const float* src, int64_t ld, int64_t N,
+                                      int64_t Np, int64_t d, float s) {
+  const __m256 vs = _mm256_set1_ps(s);
+  int64_t j0 = 0;
+  for (; j0 + 8 <= N; j0 += 8)
+    for (int64_t t0 = 0; t0 < d; t0 += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + (j0 + i) * ld + t0);
+      avx2::transpose8(r);
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst + (t0 + i) * Np + j0, _mm256_mul_ps(vs, r[i]));
+    }
+  for (int64_t t = 0; t < d; ++t)
+    for (int64_t j = j0; j < Np; ++j) dst[t * Np + j] = j < N ? s * src[j * ld + t] : 0.0f;
+}
+
+// C[r * ldc + j] = sum_{t < d} A[r * lda + t] Bt[t * Np + j] for r < R, 8V columns from bt.
+template <int R, int V>
+VIT_AVX2_FMA inline void score_tile(float* c, int64_t ldc, const float* a, int64_t lda,
+                                       const float* bt, int64_t Np, int64_t d) {
+  __m256 acc[R][V];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
+  for (int64_t t = 0; t < d; ++t) {
+    __m256 b[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) b[v] = _mm256_loadu_ps(bt + t * Np + 8 * v);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const __m256 x = _mm256_broadcast_ss(a + r * lda + t);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(x, b[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) _mm256_storeu_ps(c + r * ldc + 8 * v, acc[r][v]);
+}
+
+template <int R>
+VIT_AVX2_FMA void score_rows(float* c, int64_t ldc, const float* a, int64_t lda,
+                                const float* bt, int64_t Np, int64_t d) {
+  int64_t j = 0;
+  for (; j + 24 <= Np; j += 24) score_tile<R, 3>(c + j, ldc, a, lda, bt + j, Np, d);
+  if (Np - j == 16) score_tile<R, 2>(c + j, ldc, a, lda, bt + j, Np, d);
+  if (Np - j == 8) score_tile<R, 1>(c + j, ldc, a, lda, bt + j, Np, d);
+}
+
+// C [M, Np] (row stride ldc) = A [M, d] (row stride lda) Bt [d, Np].
+VIT_AVX2_FMA void scores(float* c, int64_t ldc, const float* a, int64_t lda, int64_t M,
+                            const float* bt, int64_t Np, int64_t d) {
+  int64_t r = 0;
+  for (; r + 4 <= M; r += 4) score_rows<4>(c + r * ldc, ldc, a + r * lda, lda, bt, Np, d);
+  const float* ar = a + r * lda;
+  float* cr = c + r * ldc;
+  switch (M - r) {
+    case 3: score_rows<3>(cr, ldc, ar, lda, bt, Np, d); break;
+    case 2: score_rows<2>(cr, ldc, ar, lda, bt, Np, d); break;
+    case 1: score_rows<1>(cr, ldc, ar, lda, bt, Np, d); break;
+    default: break;
+  }
+}
+
+// C[r * ldc + c] (= or +=) sum_{k < K} A[r * a_rs + k * a_ks] B[k * ldb + c] for r < R and
+// 8V columns from b.
+template <int R, int V>
+VIT_AVX2_FMA inline void value_tile(float* c, int64_t ldc, bool add, const float* a,
+                                       int64_t a_rs, int64_t a_ks, const float* b, int64_t ldb,
+                                       int64_t K) {
+  __m256 acc[R][V];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    __m256 bk[V];
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) bk[v] = _mm256_loadu_ps(b + k * ldb + 8 * v);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m256 x = _mm256_broadcast_ss(a + r * a_rs + k * a_ks);
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(x, bk[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) {
+      float* cv = c + r * ldc + 8 * v;
+      _mm256_storeu_ps(cv, add ? _mm256_add_ps(_mm256_loadu_ps(cv), acc[r][v]) : acc[r][v]);
+    }
+}
+
+template <int R>
+VIT_AVX2_FMA void value_rows(float* c, int64_t ldc, bool add, const float* a, int64_t a_rs,
+                                int64_t a_ks, const float* b, int64_t ldb, int64_t K, int64_t d) {
+  int64_t col = 0;
+  for (; col + 16 <= d; col += 16) value_tile<R, 2>(c + col, ldc, add, a, a_rs, a_ks, b + col, ldb, K);
+  if (col < d) value_tile<R, 1>(c + col, ldc, add, a, a_rs, a_ks, b + col, ldb, K);
+}
+
+// C [M, d] (row stride ldc; = or += by `add`) = A(r, k) = a[r * a_rs + k * a_ks] times
+// B [K, d] (row stride ldb).
+VIT_AVX2_FMA void values(float* c, int64_t ldc, bool add, const float* a, int64_t a_rs,
+                            int64_t a_ks, int64_t M, const float* b, int64_t ldb, int64_t K,
+                            int64_t d) {
+  int64_t r = 0;
+  for (; r + 6 <= M; r += 6) value_rows<6>(c + r * ldc, ldc, add, a + r * a_rs, a_rs, a_ks, b, ldb, K, d);
+  float* cr = c + r * ldc;
+  const float* ar = a + r * a_rs;
+  switch (M - r) {
+    case 5: value_rows<5>(cr, ldc, add, ar, a_rs, a_ks, b, ldb, K, d); break;
+    case 4: value_rows<4>(cr, ldc, add, ar, a_rs, a_ks, b, ldb, K, d); break;
+    case 3: value_rows<3>(cr, ldc, add, ar, a_rs, a_ks, b, ldb, K, d); break;
+    case 2: value_rows<2>(cr, ldc, add, ar, a_rs, a_ks, b, ldb, K, d); break;
+    case 1: value_rows<1>(cr, ldc, add, ar, a_rs, a_ks, b, ldb, K, d); break;
+    default: break;
+  }
+}
+
+// Rows of scores s [N, Np] -> probabilities in place (columns N..Np become 0), also streamed to
+// `keep` when not null (if 32-byte aligned, as a Tensor's storage is, by non-temporal stores: the kept probabilities are read
+// back only in backward, long after they have left the cache, so the lines need not be fetched
+// first); lse[i] (if not null) = log sum_j exp(s[i, j]). In passes over all rows (maxima; exps and row sums; scaling):
+// a single row's chain (max, then exps, then sum, then 1/sum) is latency-bound, while a pass
+// keeps many independent rows in flight. `rows` [2N] is scratch for maxima and sums.
+VIT_AVX2_FMA void softmax_rows(float* s, int64_t N, int64_t Np, float* lse, float* rows,
+                                  float* keep) {
+  // The last vector's padding lanes (N..Np) are set to -inf so they exp to 0.
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256 pad = _mm256_castsi256_ps(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(static_cast<int>(N - (Np - 8)) - 1)));
+  const __m256 neg_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  const bool stream = keep && reinterpret_cast<uintptr_t>(keep) % 32 == 0;  // rows are 32-byte multiples
+  float* mx = rows;
+  float* sum = rows + N;
+  for (int64_t i = 0; i < N; ++i) {
+    float* row = s + i * Np;
+    const __m256 last = _mm256_blendv_ps(_mm256_loadu_ps(row + Np - 8), neg_inf, pad);
+    _mm256_storeu_ps(row + Np - 8, last);
+    __m256 m = last;
+    for (int64_t j = 0; j < Np - 8; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(row + j));
+    mx[i] = avx2::hmax(m);
+  }
+  for (int64_t i = 0; i < N; ++i) {
+    float* row = s + i * Np;
+    const __m256 shift = _mm256_set1_ps(mx[i]);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t j = 0; j < Np; j += 8) {
+      const __m256 e = avx2::exp(_mm256_sub_ps(_mm256_loadu_ps(row + j), shift));
+      _mm256_storeu_ps(row + j, e);
+      acc = _mm256_add_ps(acc, e);
+    }
+    sum[i] = avx2::hsum(acc);
+  }
+  for (int64_t i = 0; i < N; ++i) {
+    float* row = s + i * Np;
+    const __m256 inv = _mm256_set1_ps(1.0f / sum[i]);
+    for (int64_t j = 0; j < Np; j += 8) {
+      const __m256 pj = _mm256_mul_ps(inv, _mm256_loadu_ps(row + j));
+      _mm256_storeu_ps(row + j, pj);
+      if (stream) _mm256_stream_ps(keep + i * Np + j, pj);
+      else if (keep) _mm256_storeu_ps(keep + i * Np + j, pj);
+    }
+  }
+  if (lse)
+    for (int64_t i = 0; i < N; ++i) lse[i] = mx[i] + std::log(sum[i]);
+}
+
+// P [N, Np] = softmax(scale q k^T) (and a copy in keep, if not null); kt [d, Np] as scratch.
+VIT_AVX2_FMA void probabilities(const HeadOperands& x, float* p, float* lse, float* kt,
+                                   float* keep) {
+  const int64_t N = x.tokens, Np = padded_tokens(N), d = x.head_dim;
+  transpose_padded(kt, x.k, x.ld, N, Np, d, x.scale);
+  scores(p, Np, x.q, x.ld, N, kt, Np, d);
+  softmax_rows(p, N, Np, lse, kt, keep);  // kt is done with: its first 2N (<= d Np) floats hold
+                                         // the row statistics
+}
+
+}  // namespace
+
+VIT_AVX2_FMA void head_forward(const HeadOperands& x, float* o, int64_t ldo, float* p,
+                                  float* lse, float* scratch) {
+  const int64_t N = x.tokens, Np = padded_tokens(N);
+  float* kt = scratch;              // [d, Np]
+  float* pw = kt + x.head_dim * Np;  // [N, Np]
+  probabilities(x, pw, lse, kt, p);
+  values(o, ldo, false, pw, Np, 1, N, x.v, x.ld, N, x.head_dim);  // O = P V
+  if (p) _mm_sfence();  // the streamed rows are visible before the caller's barrier
+}
+
+VIT_AVX2_FMA void head_backward(const HeadOperands& x, const float* dout, int64_t ldo,
+                                   const float* p, float* dq, float* dk, float* dv,
+                                   int64_t ldg, bool fresh, float* scratch) {
+  const int64_t N = x.tokens, Np = padded_tokens(N), d = x.head_dim;
+  float* vt = scratch;               // [d, Np]
+  float* ds = vt + d * Np;           // [N, Np]: dP, then dS
+  if (!p) {                          // recompute P exactly as the forward did
+    float* pw = ds + N * Np;
+    probabilities(x, pw, nullptr, pw + N * Np, nullptr);
+    p = pw;
+  }
+  transpose_padded(vt, x.v, x.ld, N, Np, d, 1.0f);
+  scores(ds, Np, dout, ldo, N, vt, Np, d);  // dP = dO V^T (0 past column N)
+  const __m256 vscale = _mm256_set1_ps(x.scale);
+  for (int64_t i = 0; i < N; ++i) {
+    // dS = P (dP - D_i) scale with D_i = sum_j P_ij dP_ij (= dO_i . O_i, without reading O);
+    // 0 past column N
+    const float* pr = p + i * Np;
+    float* dsr = ds + i * Np;
+    __m256 dot = _mm256_mul_ps(_mm256_loadu_ps(pr), _mm256_loadu_ps(dsr));
+    for (int64_t j = 8; j < Np; j += 8) dot = _mm256_fmadd_ps(_mm256_loadu_ps(pr + j), _mm256_loadu_ps(dsr + j), dot);
+    const __m256 di = _mm256_set1_ps(avx2::hsum(dot));
+    for (int64_t j = 0; j < Np; j += 8) {
+      const __m256 g = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(dsr + j), di), vscale);
+      _mm256_storeu_ps(dsr + j, _mm256_mul_ps(_mm256_loadu_ps(pr + j), g));
+    }
+  }
+  const bool add = !fresh;
+  values(dv, ldg, add, p, 1, Np, N, dout, ldo, N, d);   // dV = P^T dO
+  values(dk, ldg, add, ds, 1, Np, N, x.q, x.ld, N, d);  // dK = dS^T Q
+  values(dq, ldg, add, ds, Np, 1, N, x.k, x.ld, N, d);  // dQ = dS K
+}
+
+#else  // not x86: head_kernel_applies() is false, so these are never called
+
+void head_forward(const HeadOperands&, float*, int64_t, float*, float*, float*) {}
+void head_backward(const HeadOperands&, const float*, int64_t, const float*,
+                   float*, float*, float*, int64_t, bool, float*) {}
+
+#endif
+
+}  // namespace vit::kernels::detail
