@@ -43,13 +43,13 @@ VIT_AVX2_FMA inline float hmax(__m256 v) {
 }
 
 // kernels::fast_exp on 8 lanes for x <= 86 (the softmax's shifted scores are <= 0): x < -86
-// gives 0 (true value < 4.5e-38, -inf included), NaN stays NaN. Same reduction and polynomial
-// as fast_exp (within 1 ulp of the correctly rounded exp).
+// gives 0 (true value < 4.5e-38, -inf included), NaN stays NaN. The same operations as
+// fast_exp compiled with FMA contraction, so the same bits (within 1 ulp of exp).
 VIT_AVX2_FMA inline __m256 exp(__m256 x) {
   const __m256 lo = _mm256_set1_ps(-86.0f);
   const __m256 xc = _mm256_max_ps(lo, x);  // the second operand is returned for NaN: stays NaN
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 round = _mm256_set1_ps(12582912.0f);  // 1.5 * 2^23, as fast_exp: the same n
+  const __m256 n = _mm256_sub_ps(_mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504088896341f), round), round);
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), xc);
   r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
   __m256 p = _mm256_set1_ps(1.0f / 5040.0f);

@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "autograd/gradcheck.hpp"
 #include "autograd/ops.hpp"
+#include "core/parallel.hpp"
 #include "kernels/activation.hpp"
 #include "kernels/elementwise.hpp"
 
@@ -60,6 +62,44 @@ TEST(ElementwiseKernels, GeluBuffersAccumulate) {
   for (int64_t i = 0; i < n; ++i) {
     ASSERT_NEAR(y[i], gelu_ref(x[i]), 2e-6);
     ASSERT_NEAR(dx[i], 1.0 + g[i] * gelu_grad_ref(x[i]), 2e-6);
+  }
+}
+
+// The GELU loops run whole groups of vectors and a tail per thread block; blocks move with the
+// thread count, so vector and tail must give the same bits: checked over 1, 2, 3 and 5 threads
+// with values at every branch (erf's clamp at |x / sqrt 2| = 4, exp's underflow past
+// |x| = 13.1, zeros, denormals, infinities, NaN). Also against the double reference.
+TEST(ElementwiseKernels, GeluWithSlopeSameBitsForAnyThreadCount) {
+  const int64_t n = 5 * 16384 + 37;
+  Tensor x = random_tensor({n}, 8, -7.0f, 7.0f);
+  const float special[] = {0.0f, -0.0f, 5.656854f, -5.656855f, 13.2f, -13.2f, 1e-40f, -1e-40f,
+                           INFINITY, -INFINITY, NAN, 100.0f, -100.0f};
+  for (int64_t i = 0; i < n; i += 997) x.data()[i] = special[(i / 997) % 13];
+  const int saved = num_threads();
+  std::vector<std::vector<float>> outs, slopes;
+  for (int t : {1, 2, 3, 5}) {
+    set_num_threads(t);
+    std::vector<float> y(n), s(n), y_eval(n);
+    kernels::gelu_forward_with_slope(y.data(), s.data(), x.data(), n);
+    kernels::gelu_forward(y_eval.data(), x.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(std::memcmp(&y[i], &y_eval[i], 4), 0) << i;
+    outs.push_back(y), slopes.push_back(s);
+  }
+  set_num_threads(saved);
+  for (size_t r = 1; r < outs.size(); ++r)
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(std::memcmp(&outs[r][i], &outs[0][i], 4), 0) << "threads run " << r << " at " << i;
+      ASSERT_EQ(std::memcmp(&slopes[r][i], &slopes[0][i], 4), 0) << "threads run " << r << " at " << i;
+    }
+  for (int64_t i = 0; i < n; ++i) {
+    const float xi = x[i];
+    if (std::isnan(xi) || xi == -INFINITY) {
+      EXPECT_TRUE(std::isnan(outs[0][i])) << xi;  // x * Phi(x) = -inf * 0
+      continue;
+    }
+    if (std::isinf(xi)) continue;
+    ASSERT_NEAR(outs[0][i], gelu_ref(xi), 2e-6 * std::max(1.0f, std::fabs(xi))) << xi;
+    ASSERT_NEAR(slopes[0][i], gelu_grad_ref(xi), 2e-6) << xi;
   }
 }
 
