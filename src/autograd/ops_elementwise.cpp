@@ -27,8 +27,15 @@ Var add(const Var& a, const Var& b) {
   Tensor out = Tensor::empty(a.shape());
   kernels::add_forward(out.data(), a.value().data(), b.value().data(), outer, inner);
   return profiled_record(out, {a, b}, [a, b, outer, inner](const Tensor& dout) {
-    // Same-shape operands: copied into a fresh gradient, else added (a and b may be one Var).
-    auto pass_through = [&dout](const Var& v) {
+    // Same-shape operands: dout itself becomes the first one's gradient when that has none
+    // (Var::adopt_grad), else it is copied into a fresh gradient or added (a and b may be one
+    // Var: then never adopted, as the second pass would add dout to itself).
+    bool adopted = a.same(b);
+    auto pass_through = [&dout, &adopted](const Var& v) {
+      if (!adopted && v.adopt_grad(dout)) {
+        adopted = true;
+        return;
+      }
       bool fresh = false;
       float* g = v.grad_for_write(fresh);
       kernels::accumulate(g, dout.data(), v.numel(), fresh);

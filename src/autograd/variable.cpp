@@ -37,6 +37,13 @@ float* Var::grad_for_write(bool& fresh) const {
   return data_->grad.data();
 }
 
+bool Var::adopt_grad(const Tensor& dout) const {
+  if (!data_->op_output || data_->grad.defined() || dout.shape() != data_->value.shape())
+    return false;
+  data_->grad = dout;
+  return true;
+}
+
 void Var::zero_grad() const {
   if (data_->grad.defined()) data_->grad.fill(0.0f);
 }
@@ -48,6 +55,7 @@ static Var record_impl(Tensor out, const Inputs& inputs, BackwardFn fn, const ch
     for (const Var& v : inputs) needs = needs || v.requires_grad();
   Var result(std::move(out), needs);
   if (needs) {
+    result.data()->op_output = true;
     // The node keeps the output's data alive: its grad is read when the node is replayed.
     tape().nodes.push_back(Node{result.data(), std::move(fn), name});
   }

@@ -17,6 +17,7 @@ struct VarData {
   Tensor value;
   Tensor grad;  // undefined until the first accumulation
   bool requires_grad = false;
+  bool op_output = false;  // made by a recorded op (not a leaf such as a parameter)
 };
 
 class Var {
@@ -40,6 +41,12 @@ class Var {
   // when nothing has been accumulated yet, in which case `fresh` is set and the op must store
   // rather than add (saves the zero fill and a read of the buffer).
   float* grad_for_write(bool& fresh) const;
+  // For a backward whose input gradient equals dout (a residual add): an op output with no
+  // gradient yet takes dout's buffer as its gradient instead of a copy, and true is returned;
+  // otherwise nothing happens. dout's owner is done with it (the tape runs an op's backward
+  // after all its consumers'), but the buffer may now be accumulated into, so one dout is
+  // handed to one input at most. Leaves (parameters) always keep buffers of their own.
+  bool adopt_grad(const Tensor& dout) const;
   void zero_grad() const;  // keeps the buffer, fills with 0
 
   bool same(const Var& other) const { return data_ == other.data_; }

@@ -40,6 +40,47 @@ TEST(Variable, SharedInputGetsBothContributions) {
   EXPECT_FLOAT_EQ(a.grad()[0], 2.0f);
 }
 
+// A residual add hands its dout buffer to one op-output input (no copy); the other input gets a
+// copy, leaves (parameters) always get buffers of their own, and a later accumulation into the
+// adopted buffer gives the right totals.
+TEST(Variable, AddHandsItsGradientToOneOpOutputInput) {
+  Var x(Tensor::from({3}, {1, 2, 3}), true);
+  Var a = scale(x, 2.0f), b = scale(x, 3.0f);
+  Var y = add(a, b);
+  Var z = mul(y, Var(Tensor::from({3}, {1, 10, 100})));
+  Var w = add(z, scale(a, 0.5f));  // a feeds two ops: its gradient is added to after adoption
+  backward(sum(w));
+  // dz = 1, dy = (1, 10, 100), da = dy + 0.5, db = dy, dx = 2 da + 3 db = 5 dy + 1
+  const float dy[] = {1, 10, 100};
+  for (int64_t i = 0; i < 3; ++i) {
+    EXPECT_FLOAT_EQ(x.grad()[i], 5 * dy[i] + 1);
+    EXPECT_FLOAT_EQ(a.grad()[i], dy[i] + 0.5f);
+    EXPECT_FLOAT_EQ(b.grad()[i], dy[i]);
+  }
+  // a already had a gradient (the later scale's backward ran first), so b took dy
+  EXPECT_EQ(b.grad().data(), y.grad().data()) << "b adopted dy";
+  EXPECT_NE(a.grad().data(), y.grad().data());
+  Var e = scale(x, 1.0f), f = scale(x, 1.0f);
+  Var g = add(e, f);
+  backward(sum(g));
+  EXPECT_EQ(e.grad().data(), g.grad().data()) << "the first fresh input adopts";
+  EXPECT_NE(f.grad().data(), g.grad().data()) << "only one input may take dout";
+
+  Var p(Tensor::from({2}, {1, 2}), true), q(Tensor::from({2}, {3, 4}), true);
+  Var s = add(p, q);
+  backward(sum(s));
+  EXPECT_NE(p.grad().data(), s.grad().data()) << "a leaf keeps its own gradient buffer";
+  EXPECT_NE(q.grad().data(), s.grad().data());
+  backward(sum(add(p, q)));  // and it accumulates across backward() calls
+  EXPECT_FLOAT_EQ(p.grad()[0], 2.0f);
+
+  Var c = scale(p, 1.0f);
+  Var cc = add(c, c);  // one Var on both sides: dout added twice, never adopted
+  backward(sum(cc));
+  EXPECT_FLOAT_EQ(c.grad()[1], 2.0f);
+  EXPECT_FLOAT_EQ(p.grad()[1], 4.0f);
+}
+
 TEST(Variable, BroadcastShapeMismatchNamesShapes) {
   Var a(Tensor::zeros({2, 3}), true);
   Var b(Tensor::zeros({2}), true);
