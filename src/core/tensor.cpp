@@ -7,6 +7,8 @@
 #include <mutex>
 #include <new>
 
+#include <sys/mman.h>
+
 namespace vit {
 
 int64_t shape_numel(const Shape& shape) {
@@ -43,6 +45,21 @@ Cache& cache() {
   return *c;
 }
 
+// Blocks of a batch's activations (1-6 MiB for W1) start on a 2 MiB boundary and ask for
+// transparent huge pages (Debian's default THP mode is madvise): a training step streams
+// ~100 MiB through such buffers, much of it in strided passes (attention reads 64-byte slivers
+// of rows 768 bytes apart), and with 4 KiB pages those miss the TLB. W1 step ~2-3% faster.
+void* os_allocate(size_t bytes) {
+  constexpr size_t kHugePage = size_t{2} << 20;
+  if (bytes < kHugePage) return std::aligned_alloc(64, bytes);
+  void* block = nullptr;
+  if (posix_memalign(&block, kHugePage, bytes) != 0) return nullptr;
+#ifdef MADV_HUGEPAGE
+  madvise(block, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);  // a hint: failure is harmless
+#endif
+  return block;
+}
+
 void give_back(void* block, size_t bytes) {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
@@ -70,10 +87,10 @@ std::shared_ptr<float> allocate(int64_t numel) {
     if (!block) ++c.stats.os_allocations;
   }
   if (!block) {
-    block = std::aligned_alloc(64, bytes);
+    block = os_allocate(bytes);
     if (!block) {
       release_cached();
-      block = std::aligned_alloc(64, bytes);
+      block = os_allocate(bytes);
     }
     if (!block) {
       std::lock_guard<std::mutex> lock(c.mutex);
