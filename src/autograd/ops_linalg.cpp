@@ -27,8 +27,9 @@ int64_t check_linear(const Var& x, const Var& w, const Var& b, const char* op) {
 }
 
 // Backward of y [rows, out] = x [rows, in] w^T + b given dy: dx += dy w, dw += dy^T x,
-// db += column sums of dy.
-void linear_backward(const Var& x, const Var& w, const Var& b, const float* dy, int64_t rows) {
+// db += column sums of dy (unless the caller has done that: bias_done).
+void linear_backward(const Var& x, const Var& w, const Var& b, const float* dy, int64_t rows,
+                     bool bias_done = false) {
   const int64_t in = w.size(1), out = w.size(0);
   if (x.requires_grad()) {
     bool fresh = false;
@@ -39,7 +40,7 @@ void linear_backward(const Var& x, const Var& w, const Var& b, const float* dy, 
   if (w.requires_grad())
     kernels::gemm(true, false, out, in, rows, 1.0f, dy, out, x.value().data(), in, 1.0f,
                   w.grad().data(), in);
-  if (b.defined() && b.requires_grad())
+  if (b.defined() && b.requires_grad() && !bias_done)
     kernels::column_sums(b.grad().data(), dy, rows, out);
 }
 
@@ -145,10 +146,15 @@ Var linear_gelu(const Var& x, const Var& w, const Var& b) {
   if (training) kernels::gelu_forward_with_slope(y.data(), slope.data(), h.data(), h.numel());
   else kernels::gelu_forward(y.data(), y.data(), y.numel());
   return profiled_record(y, linear_inputs(x, w, b), [x, w, b, rows, slope](const Tensor& dy) {
-    // y = gelu(h): dh = dy * gelu'(h), then the linear backward with dh.
+    // y = gelu(h): dh = dy * gelu'(h) (the bias gradient summed as dh is written), then the
+    // linear backward with dh.
     Tensor dh = Tensor::empty(slope.shape());
-    kernels::gelu_backward_saved(dh.data(), dy.data(), slope.data(), slope.numel());
-    linear_backward(x, w, b, dh.data(), rows);
+    const bool bias = b.defined() && b.requires_grad();
+    if (bias)
+      kernels::gelu_backward_saved_bias(dh.data(), b.grad().data(), dy.data(), slope.data(), rows,
+                                        w.size(0));
+    else kernels::gelu_backward_saved(dh.data(), dy.data(), slope.data(), slope.numel());
+    linear_backward(x, w, b, dh.data(), rows, bias);
   }, "linear_gelu");
 }
 

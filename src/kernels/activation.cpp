@@ -4,6 +4,7 @@
 #include "kernels/activation.hpp"
 
 #include "core/parallel.hpp"
+#include "kernels/elementwise.hpp"
 #include "kernels/simd.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -128,6 +129,14 @@ void gelu_forward_with_slope(float* out, float* slope, const float* x, int64_t n
 void gelu_backward_saved(float* dx, const float* dout, const float* slope, int64_t n) {
   parallel_range(0, n, kGrain, [&](int64_t lo, int64_t hi) {
     backward_saved_span(dx, dout, slope, lo, hi);
+  });
+}
+
+void gelu_backward_saved_bias(float* dx, float* db, const float* dout, const float* slope,
+                              int64_t rows, int64_t cols) {
+  column_sums_of(db, rows, cols, [&](int64_t r) {
+    backward_saved_span(dx, dout, slope, r * cols, (r + 1) * cols);
+    return dx + r * cols;
   });
 }
 

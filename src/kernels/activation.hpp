@@ -66,6 +66,10 @@ void gelu_forward(float* out, const float* x, int64_t n);
 void gelu_forward_with_slope(float* out, float* slope, const float* x, int64_t n);
 // dx[i] = dout[i] * slope[i] (overwrites; dx may alias dout)
 void gelu_backward_saved(float* dx, const float* dout, const float* slope, int64_t n);
+// The same over [rows, cols] and, in the same pass, db[c] += sum_r dx[r, c] (the bias gradient
+// of the linear layer before the GELU; kernels::column_sums' chunks and order, so its bits).
+void gelu_backward_saved_bias(float* dx, float* db, const float* dout, const float* slope,
+                              int64_t rows, int64_t cols);
 // dx[i] += dout[i] * gelu'(x[i]), x being the forward input
 void gelu_backward(float* dx, const float* dout, const float* x, int64_t n);
 

@@ -34,20 +34,7 @@ void accumulate(float* dst, const float* src, int64_t n, bool store) {
 }
 
 void column_sums(float* db, const float* dout, int64_t outer, int64_t inner) {
-  // Few rows: one pass in row order. Otherwise partial sums over fixed row chunks, in parallel.
-  if (outer < 4 * kReduceChunks) {
-    for (int64_t o = 0; o < outer; ++o)
-      for (int64_t i = 0; i < inner; ++i) db[i] += dout[o * inner + i];
-    return;
-  }
-  std::vector<float> partial(static_cast<size_t>(kReduceChunks * inner), 0.0f);
-  parallel_for(0, kReduceChunks, [&](int64_t c) {
-    float* p = partial.data() + c * inner;
-    for (int64_t o = outer * c / kReduceChunks; o < outer * (c + 1) / kReduceChunks; ++o)
-      for (int64_t i = 0; i < inner; ++i) p[i] += dout[o * inner + i];
-  });
-  for (int64_t c = 0; c < kReduceChunks; ++c)
-    for (int64_t i = 0; i < inner; ++i) db[i] += partial[c * inner + i];
+  column_sums_of(db, outer, inner, [&](int64_t o) { return dout + o * inner; });
 }
 
 void mul_forward(float* out, const float* a, const float* b, int64_t outer, int64_t inner) {

@@ -6,6 +6,9 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <vector>
+
+#include "core/parallel.hpp"
 
 namespace vit::kernels {
 
@@ -18,6 +21,30 @@ void accumulate(float* dst, const float* src, int64_t n, bool store);
 // split into kReduceChunks fixed chunks summed in parallel and the partial sums are added in
 // chunk order, so the bits do not depend on the thread count.
 void column_sums(float* db, const float* dout, int64_t outer, int64_t inner);
+
+// column_sums over rows produced on the fly: row(o) returns a pointer to row o's `inner` values
+// (it may compute them, e.g. a gradient written as it is summed: one pass over memory instead
+// of two). Same chunks and order as column_sums, so the same bits for the same rows.
+template <typename Row>
+void column_sums_of(float* db, int64_t outer, int64_t inner, Row&& row) {
+  if (outer < 4 * kReduceChunks) {  // few rows: one pass in row order
+    for (int64_t o = 0; o < outer; ++o) {
+      const float* r = row(o);
+      for (int64_t i = 0; i < inner; ++i) db[i] += r[i];
+    }
+    return;
+  }
+  std::vector<float> partial(static_cast<size_t>(kReduceChunks * inner), 0.0f);
+  parallel_for(0, kReduceChunks, [&](int64_t c) {
+    float* p = partial.data() + c * inner;
+    for (int64_t o = outer * c / kReduceChunks; o < outer * (c + 1) / kReduceChunks; ++o) {
+      const float* r = row(o);
+      for (int64_t i = 0; i < inner; ++i) p[i] += r[i];
+    }
+  });
+  for (int64_t c = 0; c < kReduceChunks; ++c)
+    for (int64_t i = 0; i < inner; ++i) db[i] += partial[c * inner + i];
+}
 
 // out[o, i] = a[o, i] * b[i]
 void mul_forward(float* out, const float* a, const float* b, int64_t outer, int64_t inner);

@@ -103,6 +103,23 @@ TEST(ElementwiseKernels, GeluWithSlopeSameBitsForAnyThreadCount) {
   }
 }
 
+// The fused GELU backward + bias gradient gives exactly what the two passes give.
+TEST(ElementwiseKernels, GeluBackwardWithBiasMatchesTwoPasses) {
+  for (int64_t rows : {3, 200}) {  // below and above column_sums' parallel threshold
+    const int64_t cols = 37;
+    Tensor dy = random_tensor({rows, cols}, 9), slope = random_tensor({rows, cols}, 10);
+    std::vector<float> dx(rows * cols), dx2(rows * cols), db(cols, 0.25f), db2(cols, 0.25f);
+    kernels::gelu_backward_saved_bias(dx.data(), db.data(), dy.data(), slope.data(), rows, cols);
+    kernels::gelu_backward_saved(dx2.data(), dy.data(), slope.data(), rows * cols);
+    kernels::column_sums(db2.data(), dx2.data(), rows, cols);
+    EXPECT_EQ(dx, dx2);
+    EXPECT_EQ(db, db2);
+    double ref = 0.25;
+    for (int64_t r = 0; r < rows; ++r) ref += double(dy[r * cols]) * slope[r * cols];
+    EXPECT_NEAR(db[0], ref, 1e-4);
+  }
+}
+
 TEST(ElementwiseKernels, ScaleAndFill) {
   const int64_t n = 33;
   Tensor x = random_tensor({n}, 6);
