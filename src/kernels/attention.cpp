@@ -234,20 +234,18 @@ detail::HeadOperands head_operands(const float* qkv, const AttentionDims& dims, 
   return {q, k, v, 3 * D, N, d, 1.0f / std::sqrt(static_cast<float>(d))};
 }
 
-// Starts pulling N rows of d floats (stride ld) toward the cache, for reading (kWrite = 0) or
-// writing: a head's rows are 64-byte slivers hundreds of bytes apart, which the hardware
-// prefetchers do not guess in time. Issued one head ahead.
-template <int kWrite = 0>
+// Starts pulling N rows of d floats (stride ld) toward the cache: a head's rows are 64-byte
+// slivers hundreds of bytes apart, which the hardware prefetchers do not guess in time.
+// Issued one head ahead.
 void prefetch_rows(const float* x, int64_t N, int64_t ld, int64_t d) {
   for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < d; c += 16) __builtin_prefetch(x + n * ld + c, kWrite, 3);
+    for (int64_t c = 0; c < d; c += 16) __builtin_prefetch(x + n * ld + c, 0, 3);
 }
-// The q, k, v rows of head bh in a [B, N, 3D] buffer (qkv, or its gradient when kWrite = 1).
-template <int kWrite = 0>
+// The q, k, v rows of head bh.
 void prefetch_head(const float* qkv, const AttentionDims& dims, int64_t bh) {
   const int64_t N = dims.tokens, d = dims.head_dim, D = dims.heads * d;
   const auto [q, k, v] = qkv_head(qkv, bh / dims.heads, bh % dims.heads, N, D, d);
-  for (const float* x : {q, k, v}) prefetch_rows<kWrite>(x, N, 3 * D, d);
+  for (const float* x : {q, k, v}) prefetch_rows(x, N, 3 * D, d);
 }
 
 void heads_forward(float* out, float* lse, float* probs, const float* qkv, const AttentionDims& dims) {
@@ -277,7 +275,6 @@ void heads_backward(float* dqkv, bool fresh, const float* dout, const float* pro
       if (bh + 1 < hi) {
         const int64_t o1 = (bh + 1) / H * N * D + (bh + 1) % H * d;
         prefetch_head(qkv, dims, bh + 1);
-        prefetch_head<1>(dqkv, dims, bh + 1);
         prefetch_rows(dout + o1, N, D, d);
         if (probs) prefetch_rows(probs + (bh + 1) * N * Np, 1, 0, N * Np);
       }
