@@ -38,6 +38,9 @@ struct FavorDims {
   int64_t heads = 0;     // H
   int64_t head_dim = 0;  // d
   int64_t features = 0;  // F
+  // d and F multiples of 8 on a CPU with AVX2 + FMA: the per-head products run as the in-cache
+  // register tiles of kernels/head_products instead of GEMM calls. Tests set false to compare.
+  bool head_products = true;
 };
 
 // The smallest denominator phi(q) . sum_j phi(k_j) used: den = max(den, kFavorMinDen). With

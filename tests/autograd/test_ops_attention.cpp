@@ -103,6 +103,21 @@ TEST(FavorOp, GradcheckSoftmaxKernel) {
   }
 }
 
+TEST(FavorOp, GradcheckSoftmaxKernelHeadProducts) {
+  // d = 8 and F a multiple of 8: the register-tiled per-head products (kernels/head_products)
+  // where the CPU has AVX2 + FMA, the GEMM calls elsewhere.
+  for (int64_t F : {8, 16}) {
+    Var qkv(random_tensor({2, 5, 48}, 30 + F), true);
+    Rng rng(F, RngPurpose::Favor);
+    const Tensor w = draw_favor_projection(F, 8, rng);
+    auto f = [&w](const std::vector<Var>& in) {
+      return favor_attention(in[0], 2, w, FavorKernel::Softmax, 1e-6f);
+    };
+    const GradcheckResult r = gradcheck(f, {qkv});
+    EXPECT_TRUE(r.ok) << "F " << F << "\n" << r.report;
+  }
+}
+
 TEST(FavorOp, GradcheckReluKernel) {
   // Pick the first seeded input whose features all sit >= 0.04 from the ReLU kink (a step of
   // 1e-2 moves w.x' by at most ~0.02 here), so the check never straddles a kink.

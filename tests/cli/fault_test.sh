@@ -60,20 +60,24 @@ run --steps 2 --out "$W/devfull" >/dev/full 2>"$W/devfull.err"; rc=$?
 [[ $rc == 74 ]] && ok || bad "stdout on /dev/full: exit $rc, want 74"
 grep -q '^error: .*stdout' "$W/devfull.err" && ok || bad "stdout on /dev/full: no error line naming stdout: $(grep error: "$W/devfull.err")"
 
-# stdout piped into `head -n1`: the reader goes away, training completes (RELIABILITY.md §2, D.57)
-run --steps 20 --out "$W/pipe" 2>"$W/pipe.err" | head -n 1 >/dev/null; rc=${PIPESTATUS[0]}
+# stdout piped into `head -n1`: the reader goes away, training completes (RELIABILITY.md §2, D.57).
+# Enough steps that the run outlasts head even when head waits for a core behind the trainer's
+# threads (with 20 steps a fast build could write its last record before head had exited: no EPIPE).
+run --steps 200 --out "$W/pipe" 2>"$W/pipe.err" | head -n 1 >/dev/null; rc=${PIPESTATUS[0]}
 [[ $rc == 0 ]] && ok || bad "stdout | head -n1: exit $rc, want 0 ($(grep -am1 error: "$W/pipe.err"))"
 [[ $(grep -ac EPIPE "$W/pipe.err") == 1 ]] && ok || bad "stdout | head -n1: want one EPIPE warning"
 valid_run "$W/pipe" "stdout | head -n1"
 
 # ---------------- SIGKILL at random moments, resume each time, bitwise equal at the end ----------------
-STEPS=${FAULT_STEPS:-300}
+# Enough steps that 20 kills cannot use them up: a start runs for its 0-6 checkpoints plus up to
+# 30 ms and the polling lag, which at ~1-2 ms per tiny step was ~15 steps (300 ran out now and then).
+STEPS=${FAULT_STEPS:-1500}
 KARGS=(--steps "$STEPS" --set train.checkpoint_every_steps=1 --set train.keep_checkpoints=2 --set train.eval_every_steps=10)
 run "${KARGS[@]}" --out "$W/straight" >/dev/null 2>"$W/straight.err" || bad "kill loop: straight run failed"
 # Each start is killed at a pseudo-random moment: either during start-up (data loading, resume
 # validation) after 0-80 ms, or once it has committed 1-6 more checkpoints, plus 0-30 ms, which
 # with a checkpoint every step often lands inside a checkpoint write. Progress per kill is
-# bounded, so the kills always fit in the run, whatever the machine's speed.
+# bounded by that (and the polling lag), so the kills fit in the run's STEPS.
 kills=0; in_write=0; iter=0
 while (( kills < KILLS && iter < 2 * KILLS )); do
   iter=$((iter + 1))

@@ -95,8 +95,8 @@ TEST(FavorKernel, ForwardMatchesNaiveDoubleFormula) {
   uint64_t key = 1;
   for (FavorMap map : {FavorMap::Softmax, FavorMap::Relu})
     for (int64_t N : {1, 7, 33})
-      for (int64_t d : {4, 13})
-        for (int64_t F : {3, 20}) {
+      for (int64_t d : {4, 13, 16})  // 16 with F = 64: the head products where available
+        for (int64_t F : {3, 20, 64}) {
           const FavorDims dm{2, N, 2, d, F};
           const Tensor qkv = random_tensor({2, N, 6 * d}, key++, -1.5f, 1.5f);
           Rng rng(key++, RngPurpose::Favor);
@@ -194,6 +194,41 @@ TEST(FavorKernel, ApproximatesSoftmaxAttentionAsFeaturesGrow) {
   EXPECT_GT(err_by_f[1], err_by_f[2]);
   EXPECT_LT(err_by_f[2], 0.1) << "F=16: " << err_by_f[0] << " F=256: " << err_by_f[1];
   EXPECT_LT(err_by_f[2], non_uniform / 2);
+}
+
+// The register-tiled per-head products (d and F multiples of 8) against the GEMM calls, forward
+// and backward (into a gradient that already holds values: dV is added to), both feature maps.
+TEST(FavorKernel, HeadProductsMatchGemmPath) {
+  uint64_t key = 400;
+  for (FavorMap map : {FavorMap::Softmax, FavorMap::Relu})
+    for (int64_t N : {1, 7, 50})
+      for (int64_t d : {8, 16, 32})
+        for (int64_t F : {8, 64}) {
+          const Tensor qkv = random_tensor({2, N, 6 * d}, key++, -1.5f, 1.5f);
+          const Tensor dout = random_tensor({2, N, 2 * d}, key++);
+          Rng rng(key++, RngPurpose::Favor);
+          const Tensor w = draw_favor_projection(F, d, rng);
+          std::vector<std::vector<float>> outs, grads;
+          for (bool tiles : {false, true}) {
+            FavorDims dm{2, N, 2, d, F};
+            dm.head_products = tiles;
+            Tensor out = Tensor::empty({2, N, 2 * d}), kv = Tensor::empty({2, 2, F, d});
+            Tensor ksum = Tensor::empty({2, 2, F}), den = Tensor::empty({2, 2, N});
+            kernels::favor_forward(out.data(), kv.data(), ksum.data(), den.data(), qkv.data(),
+                                   w.data(), dm, map, 1e-3f);
+            Tensor dqkv = Tensor::full(qkv.shape(), 0.25f);
+            kernels::favor_backward(dqkv.data(), dout.data(), out.data(), kv.data(), ksum.data(),
+                                    den.data(), qkv.data(), w.data(), dm, map, 1e-3f);
+            outs.push_back(out.to_vector());
+            grads.push_back(dqkv.to_vector());
+          }
+          for (size_t i = 0; i < outs[0].size(); ++i)
+            ASSERT_NEAR(outs[1][i], outs[0][i], 2e-5 * (1 + std::fabs(outs[0][i])))
+                << "map " << int(map) << " N " << N << " d " << d << " F " << F;
+          for (size_t i = 0; i < grads[0].size(); ++i)
+            ASSERT_NEAR(grads[1][i], grads[0][i], 1e-4 * (1 + std::fabs(grads[0][i])))
+                << "map " << int(map) << " N " << N << " d " << d << " F " << F << " at " << i;
+        }
 }
 
 TEST(FavorKernel, BitIdenticalForOneAndTwoThreads) {
