@@ -49,9 +49,10 @@ VIT_SIMD_VARIANTS(void, forward_span_portable,
 #ifdef VIT_ACTIVATION_X86
 // The loop above, vectorised by GCC, is latency-bound: one 8-lane GELU is a chain of ~30
 // dependent multiply-adds (erf's polynomials, a division, exp's), and the scheduler cannot look
-// far enough ahead to overlap iterations. Four vectors at a time, interleaved step by step,
-// run ~1.5x faster. The operations and their order are erf_fast's, fast_exp's and
-// gelu_slope_from_cdf's as GCC contracts them, so the bits equal the scalar tail's.
+// far enough ahead to overlap iterations. Four vectors at a time, interleaved step by step (the
+// slope's exps too), run ~1.45x faster (1.50 -> 1.02 ns per element on one core). The
+// operations and their order are erf_fast's, fast_exp's and gelu_slope_from_cdf's as GCC
+// contracts them, so the bits equal the scalar tail's.
 template <int U>
 VIT_AVX2_FMA inline void gelu_vectors(float* out, float* slope, const float* x) {
   __m256 xv[U], z[U], z2[U], p[U], q[U];
@@ -84,11 +85,15 @@ VIT_AVX2_FMA inline void gelu_vectors(float* out, float* slope, const float* x) 
     _mm256_storeu_ps(out + 8 * u, _mm256_mul_ps(xv[u], cdf[u]));
   }
   if (!slope) return;
+  // slope = cdf + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+  __m256 e[U];
 #pragma GCC unroll 4
-  for (int u = 0; u < U; ++u) {  // slope = cdf + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-    const __m256 e = avx2::exp(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(-0.5f), xv[u]), xv[u]));
-    _mm256_storeu_ps(slope + 8 * u, _mm256_fmadd_ps(xv[u], _mm256_mul_ps(e, _mm256_set1_ps(0.39894228040143267794f)), cdf[u]));
-  }
+  for (int u = 0; u < U; ++u) e[u] = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(-0.5f), xv[u]), xv[u]);
+  avx2::exp_interleaved<U>(e);
+  const __m256 inv_sqrt_2pi = _mm256_set1_ps(0.39894228040143267794f);
+#pragma GCC unroll 4
+  for (int u = 0; u < U; ++u)
+    _mm256_storeu_ps(slope + 8 * u, _mm256_fmadd_ps(xv[u], _mm256_mul_ps(e[u], inv_sqrt_2pi), cdf[u]));
 }
 
 VIT_AVX2_FMA void forward_span_avx2(float* out, float* slope, const float* x, int64_t lo, int64_t hi) {

@@ -43,7 +43,7 @@ namespace {
 // dst[t * Np + j] = s * src[j * ld + t] for j < N, t < d; 0 for N <= j < Np. 8 x 8 register
 // transposes for whole blocks of 8 rows, scalar for the last partial block.
 VIT_AVX2_FMA void transpose_padded(float* dst, const float* src, int64_t ld, int64_t N,
-                                      int64_t Np, int64_t d, float s) {
+                                   int64_t Np, int64_t d, float s) {
   const __m256 vs = _mm256_set1_ps(s);
   int64_t j0 = 0;
   for (; j0 + 8 <= N; j0 += 8)
@@ -57,17 +57,20 @@ VIT_AVX2_FMA void transpose_padded(float* dst, const float* src, int64_t ld, int
     for (int64_t j = j0; j < Np; ++j) dst[t * Np + j] = j < N ? s * src[j * ld + t] : 0.0f;
 }
 
-// Rows of scores s [N, Np] -> probabilities in place (columns N..Np become 0), also streamed to
-// `keep` when not null (if 32-byte aligned, as a Tensor's storage is, by non-temporal stores: the kept probabilities are read
-// back only in backward, long after they have left the cache, so the lines need not be fetched
-// first); lse[i] (if not null) = log sum_j exp(s[i, j]). In passes over all rows (maxima; exps and row sums; scaling):
-// a single row's chain (max, then exps, then sum, then 1/sum) is latency-bound, while a pass
-// keeps many independent rows in flight. `rows` [2N] is scratch for maxima and sums.
+// Rows of scores s [N, Np] -> probabilities in place (columns N..Np become 0), also copied to
+// `keep` when not null: by non-temporal stores if 32-byte aligned (as a Tensor's storage is),
+// since the kept probabilities are read back only in backward, long after they have left the
+// cache, so their lines need not be fetched first. lse[i] (if not null) = log sum_j exp(s[i, j]).
+// In passes over all rows (maxima; exps and row sums; scaling): one row's chain (max, then exps,
+// then sum, then 1/sum) is latency-bound, while a pass keeps many independent rows in flight.
+// `rows` [2N] is scratch for the maxima and sums.
 VIT_AVX2_FMA void softmax_rows(float* s, int64_t N, int64_t Np, float* lse, float* rows,
-                                  float* keep) {
+                               float* keep) {
   // The last vector's padding lanes (N..Np) are set to -inf so they exp to 0.
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256 pad = _mm256_castsi256_ps(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(static_cast<int>(N - (Np - 8)) - 1)));
+  const __m256i first_pad = _mm256_set1_epi32(static_cast<int>(N - (Np - 8)));
+  const __m256 pad = _mm256_castsi256_ps(
+      _mm256_cmpgt_epi32(lane, _mm256_sub_epi32(first_pad, _mm256_set1_epi32(1))));
   const __m256 neg_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   const bool stream = keep && reinterpret_cast<uintptr_t>(keep) % 32 == 0;  // rows are 32-byte multiples
   float* mx = rows;
@@ -107,18 +110,18 @@ VIT_AVX2_FMA void softmax_rows(float* s, int64_t N, int64_t Np, float* lse, floa
 
 // P [N, Np] = softmax(scale q k^T) (and a copy in keep, if not null); kt [d, Np] as scratch.
 VIT_AVX2_FMA void probabilities(const HeadOperands& x, float* p, float* lse, float* kt,
-                                   float* keep) {
+                                float* keep) {
   const int64_t N = x.tokens, Np = padded_tokens(N), d = x.head_dim;
   transpose_padded(kt, x.k, x.ld, N, Np, d, x.scale);
   scores(p, Np, x.q, x.ld, N, kt, Np, d);
-  softmax_rows(p, N, Np, lse, kt, keep);  // kt is done with: its first 2N (<= d Np) floats hold
-                                         // the row statistics
+  softmax_rows(p, N, Np, lse, kt, keep);  // kt is done with: its first 2N <= d Np floats
+                                          // hold the row statistics
 }
 
 }  // namespace
 
 VIT_AVX2_FMA void head_forward(const HeadOperands& x, float* o, int64_t ldo, float* p,
-                                  float* lse, float* scratch) {
+                               float* lse, float* scratch) {
   const int64_t N = x.tokens, Np = padded_tokens(N);
   float* kt = scratch;              // [d, Np]
   float* pw = kt + x.head_dim * Np;  // [N, Np]
@@ -128,8 +131,8 @@ VIT_AVX2_FMA void head_forward(const HeadOperands& x, float* o, int64_t ldo, flo
 }
 
 VIT_AVX2_FMA void head_backward(const HeadOperands& x, const float* dout, int64_t ldo,
-                                   const float* p, float* dq, float* dk, float* dv,
-                                   int64_t ldg, bool fresh, float* scratch) {
+                                const float* p, float* dq, float* dk, float* dv, int64_t ldg,
+                                bool fresh, float* scratch) {
   const int64_t N = x.tokens, Np = padded_tokens(N), d = x.head_dim;
   float* vt = scratch;               // [d, Np]
   float* ds = vt + d * Np;           // [N, Np]: dP, then dS
@@ -147,7 +150,8 @@ VIT_AVX2_FMA void head_backward(const HeadOperands& x, const float* dout, int64_
     const float* pr = p + i * Np;
     float* dsr = ds + i * Np;
     __m256 dot = _mm256_mul_ps(_mm256_loadu_ps(pr), _mm256_loadu_ps(dsr));
-    for (int64_t j = 8; j < Np; j += 8) dot = _mm256_fmadd_ps(_mm256_loadu_ps(pr + j), _mm256_loadu_ps(dsr + j), dot);
+    for (int64_t j = 8; j < Np; j += 8)
+      dot = _mm256_fmadd_ps(_mm256_loadu_ps(pr + j), _mm256_loadu_ps(dsr + j), dot);
     const __m256 di = _mm256_set1_ps(avx2::hsum(dot));
     for (int64_t j = 0; j < Np; j += 8) {
       const __m256 g = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(dsr + j), di), vscale);
