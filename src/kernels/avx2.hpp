@@ -42,32 +42,11 @@ VIT_AVX2_FMA inline float hmax(__m256 v) {
   return _mm_cvtss_f32(_mm_max_ss(b, _mm_shuffle_ps(b, b, 1)));
 }
 
-// kernels::fast_exp on 8 lanes for x <= 86 (the softmax's shifted scores are <= 0): x < -86
-// gives 0 (true value < 4.5e-38, -inf included), NaN stays NaN. The same operations as
-// fast_exp compiled with FMA contraction, so the same bits (within 1 ulp of exp).
-VIT_AVX2_FMA inline __m256 exp(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(-86.0f);
-  const __m256 xc = _mm256_max_ps(lo, x);  // the second operand is returned for NaN: stays NaN
-  const __m256 round = _mm256_set1_ps(12582912.0f);  // 1.5 * 2^23, as fast_exp: the same n
-  const __m256 n = _mm256_sub_ps(_mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504088896341f), round), round);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), xc);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
-  const __m256 y = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
-  return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y);
-}
-
-// exp() of U vectors in place, the steps interleaved across them: one exp is a chain of ~15
-// dependent operations, and a loop of single exps (each to its own store) runs at the chain's
-// latency rather than at the FMA pipes' throughput. Same operations, so the same bits as exp().
+// kernels::fast_exp of U vectors in place, for x <= 86 (the softmax's shifted scores are <= 0):
+// x < -86 gives 0 (true value < 4.5e-38, -inf included), NaN stays NaN. The same operations as
+// fast_exp compiled with FMA contraction, so the same bits (within 1 ulp of exp). The steps are
+// interleaved across the U vectors: one exp is a chain of ~15 dependent operations, and a loop of
+// single exps runs at the chain's latency rather than at the FMA pipes' throughput.
 template <int U>
 VIT_AVX2_FMA inline void exp_interleaved(__m256* x) {
   const __m256 lo = _mm256_set1_ps(-86.0f), round = _mm256_set1_ps(12582912.0f);
@@ -91,6 +70,12 @@ VIT_AVX2_FMA inline void exp_interleaved(__m256* x) {
     const __m256 y = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p[u]), e));
     x[u] = _mm256_andnot_ps(_mm256_cmp_ps(x[u], lo, _CMP_LT_OQ), y);
   }
+}
+
+// One vector of exp_interleaved.
+VIT_AVX2_FMA inline __m256 exp(__m256 x) {
+  exp_interleaved<1>(&x);
+  return x;
 }
 
 }  // namespace vit::kernels::avx2
