@@ -73,16 +73,20 @@ Var favor_attention(const Var& qkv, int64_t heads, const Tensor& projection, Fav
   Tensor kv = Tensor::empty({B, heads, F, d});
   Tensor ksum = Tensor::empty({B, heads, F});
   Tensor den = Tensor::empty({B, heads, N});
-  kernels::favor_forward(out.data(), kv.data(), ksum.data(), den.data(), qkv.value().data(),
-                         projection.data(), dims, map, eps);
-  // Held for backward: out (shared), kv (B*H*F*d), ksum (B*H*F), den (B*H*N) and a copy of the
-  // projection (F*d: a redraw between forward and backward must not change the gradient).
+  Tensor key_stab = Tensor::empty({B, heads});
+  kernels::favor_forward(out.data(), kv.data(), ksum.data(), den.data(), key_stab.data(),
+                         qkv.value().data(), projection.data(), dims, map, eps);
+  // Held for backward: out (shared), kv (B*H*F*d), ksum (B*H*F), den (B*H*N), key_stab (B*H) and a
+  // copy of the projection (F*d: a redraw between forward and backward must not change the gradient).
   // phi(Q) and phi(K) (N*F per head) are recomputed, not kept.
   const Tensor w = projection.clone();
-  return profiled_record(out, {qkv}, [qkv, out, kv, ksum, den, w, dims, map, eps](const Tensor& dout) {
+  return profiled_record(out, {qkv}, [qkv, out, kv, ksum, den, key_stab, w, dims, map,
+                                      eps](const Tensor& dout) {
     if (!qkv.requires_grad()) return;
-    kernels::favor_backward(qkv.grad().data(), dout.data(), out.data(), kv.data(), ksum.data(),
-                            den.data(), qkv.value().data(), w.data(), dims, map, eps);
+    bool fresh = false;
+    float* dqkv = qkv.grad_for_write(fresh);
+    kernels::favor_backward(dqkv, dout.data(), out.data(), kv.data(), ksum.data(), den.data(),
+                            key_stab.data(), qkv.value().data(), w.data(), dims, map, eps, fresh);
   }, "favor_attention");
 }
 

@@ -89,8 +89,6 @@ struct FeatureSetup {
   float inv_sqrt_f;  // 1/sqrt(F)
   float eps;
   bool softmax;
-  float phi(float p) const { return (softmax ? p : std::max(p, 0.0f)) + eps; }
-  float dphi_dz(float p) const { return softmax ? p : (p > 0.0f ? 1.0f : 0.0f); }
 };
 
 // p[f] = exp((p[f] - h) - stab) * c, built for baseline x86-64 and AVX2 + FMA (kernels/simd.hpp).
@@ -124,51 +122,92 @@ void exp_features(float* p, int64_t F, float h, float stab, float c) {
   exp_features_loop(p, F, h, stab, c);
 }
 
-// Pre-activations of N rows x (row stride ld) into p [N, F]. Softmax map: queries are stabilised
-// by their own row max of w.x', keys by one max over all rows and features (per (b, h), never
-// mixed across the batch); the stabilisers cancel in the ratio and are not differentiated.
-void features(float* p, const float* x, int64_t ld, int64_t N, bool query, const FeatureSetup& fs) {
-  const int64_t d = fs.d, F = fs.F;
-  if (fs.wt) detail::scores(p, F, x, ld, N, fs.wt, F, d);                 // u = x (xscale W^T)
-  else gemm(false, true, N, F, d, fs.xscale, x, ld, fs.w, d, 0.0f, p, F);  // u = x' W^T
+// Rows per block: a few [R, F] arrays per block (pre-activations, phi, gradients), ~32 KiB each
+// (R = 120 at F = 64; measured: 24-row blocks were ~4% slower, 252-row ones no faster); R a
+// multiple of 12, so the head tiles (4 and 6 rows) have no ragged rows.
+int64_t block_rows(int64_t F) { return std::max<int64_t>(12, 8192 / F / 12 * 12); }
+
+// u [M, F] = x' W^T for M rows of x (row stride ld). Every element is one fixed-order sum over d,
+// whatever M: a block's rows get the same bits in forward and backward.
+VIT_ALWAYS_INLINE void project(float* u, const float* x, int64_t ld, int64_t M, const FeatureSetup& fs) {
+  if (fs.wt) detail::scores(u, fs.F, x, ld, M, fs.wt, fs.F, fs.d);
+  else gemm(false, true, M, fs.F, fs.d, fs.xscale, x, ld, fs.w, fs.d, 0.0f, u, fs.F);
+}
+
+// Softmax map: u [M, F] -> p = exp(u - |x'|^2/2 - stab) / sqrt(F) in place, stab the row's own max
+// of u (query rows) or key_stab (key rows: one per (b, h), see favor_forward). The stabilisers
+// cancel in the ratio out = phi(Q) kv / phi(Q) ksum and are not differentiated. Relu map: p = u.
+VIT_ALWAYS_INLINE void exp_rows(float* u, const float* x, int64_t ld, int64_t M, bool query,
+                                float key_stab, const FeatureSetup& fs) {
   if (!fs.softmax) return;
-  const float key_stab = query ? 0.0f : row_max(p, N * F);
-  for (int64_t n = 0; n < N; ++n) {
+  const int64_t d = fs.d, F = fs.F;
+  for (int64_t n = 0; n < M; ++n) {
     const float* xn = x + n * ld;
     const float h = 0.5f * lane_sum(d, [&](int64_t c) {
       const float xs = xn[c] * fs.xscale;
       return xs * xs;
     });
-    float* pn = p + n * F;
-    const float stab = query ? row_max(pn, F) : key_stab;
-    exp_features(pn, F, h, stab, fs.inv_sqrt_f);
+    float* un = u + n * F;
+    exp_features(un, F, h, query ? row_max(un, F) : key_stab, fs.inv_sqrt_f);
   }
 }
 
-void phi_of(float* phi, const float* p, int64_t n, const FeatureSetup& fs) {
+// phi [M, F] from the pre-activations p: p + eps (softmax map), max(p, 0) + eps (relu map).
+VIT_ALWAYS_INLINE void phi_of(float* phi, const float* p, int64_t n, const FeatureSetup& fs) {
   if (fs.softmax)
     for (int64_t i = 0; i < n; ++i) phi[i] = p[i] + fs.eps;
   else
     for (int64_t i = 0; i < n; ++i) phi[i] = std::max(p[i], 0.0f) + fs.eps;
 }
 
-// dx rows (stride ldx) += d^-1/4 * d(sum_f phi_nf g_nf)/dx'_n for N rows; g [N, F] is overwritten
-// with gz = g * dphi/dz. softmax: dx' = gz W - x' sum_f gz; relu: dx' = gz W. dxs: [N, d] scratch.
-void feature_backward(float* dx, int64_t ldx, float* g, const float* p, const float* x, int64_t ld,
-                      int64_t N, float* dxs, const FeatureSetup& fs) {
+// c [M, F] = a [M, d] (row stride lda) b^T, b [F, d]; bt = b^T [d, F] for the head products.
+VIT_ALWAYS_INLINE void times_t(float* c, const float* a, int64_t lda, int64_t M, const float* b,
+                               const float* bt, const FeatureSetup& fs) {
+  if (fs.wt) detail::scores(c, fs.F, a, lda, M, bt, fs.F, fs.d);
+  else gemm(false, true, M, fs.F, fs.d, 1.0f, a, lda, b, fs.d, 0.0f, c, fs.F);
+}
+
+// c [M, d] (row stride ldc) = (add ? c : 0) + a [M, F] b [F, d].
+VIT_ALWAYS_INLINE void times(float* c, int64_t ldc, bool add, const float* a, int64_t M,
+                             const float* b, const FeatureSetup& fs) {
   const int64_t d = fs.d, F = fs.F;
-  for (int64_t i = 0; i < N * F; ++i) g[i] *= fs.dphi_dz(p[i]);
-  if (fs.wt) detail::values(dxs, d, detail::Write::Store, g, F, 1, N, fs.w, d, F, d);
-  else gemm(false, false, N, d, F, 1.0f, g, F, fs.w, d, 0.0f, dxs, d);
-  for (int64_t n = 0; n < N; ++n) {
+  if (fs.wt) detail::values(c, ldc, add ? detail::Write::Add : detail::Write::Store, a, F, 1, M, b, d, F, d);
+  else gemm(false, false, M, d, F, 1.0f, a, F, b, d, add ? 1.0f : 0.0f, c, ldc);
+}
+
+// c [F, d] = (add ? c : 0) + a^T b for a [M, F], b [M, d] (row stride ldb).
+VIT_ALWAYS_INLINE void times_tn(float* c, bool add, const float* a, const float* b, int64_t ldb,
+                                int64_t M, const FeatureSetup& fs) {
+  const int64_t d = fs.d, F = fs.F;
+  if (fs.wt) detail::values(c, d, add ? detail::Write::Add : detail::Write::Store, a, 1, F, F, b, ldb, M, d);
+  else gemm(true, false, F, d, M, 1.0f, a, F, b, ldb, add ? 1.0f : 0.0f, c, d);
+}
+
+// dx rows (stride ld) = (add ? dx : 0) + d^-1/4 * d(sum_f phi_nf g_nf)/dx'_n for M rows; g [M, F]
+// is overwritten
+// with gz = g * dphi/dz (dphi/dz = p for the softmax map, [p > 0] for relu).
+// softmax: dx' = gz W - x' sum_f gz; relu: dx' = gz W. dxs: [M, d] scratch.
+VIT_ALWAYS_INLINE void feature_backward(float* dx, bool add, float* g, const float* p,
+                                        const float* x, int64_t ld, int64_t M, float* dxs,
+                                        const FeatureSetup& fs) {
+  const int64_t d = fs.d, F = fs.F;
+  if (fs.softmax)
+    for (int64_t i = 0; i < M * F; ++i) g[i] *= p[i];
+  else
+    for (int64_t i = 0; i < M * F; ++i) g[i] *= p[i] > 0.0f ? 1.0f : 0.0f;
+  times(dxs, d, false, g, M, fs.w, fs);
+  for (int64_t n = 0; n < M; ++n) {
     float* dn = dxs + n * d;
     if (fs.softmax) {
       const float* gn = g + n * F;
       const float gsum = lane_sum(F, [&](int64_t f) { return gn[f]; });
       for (int64_t c = 0; c < d; ++c) dn[c] -= (x[n * ld + c] * fs.xscale) * gsum;
     }
-    float* dxn = dx + n * ldx;
-    for (int64_t c = 0; c < d; ++c) dxn[c] += dn[c] * fs.xscale;
+    float* dxn = dx + n * ld;
+    if (add)
+      for (int64_t c = 0; c < d; ++c) dxn[c] += dn[c] * fs.xscale;
+    else
+      for (int64_t c = 0; c < d; ++c) dxn[c] = dn[c] * fs.xscale;
   }
 }
 
@@ -215,113 +254,159 @@ FeatureSetup make_setup(const float* w, const FavorDims& dims, FavorMap map, flo
   return fs;
 }
 
+// Per-thread scratch: u [N, F] (the keys' projections, forward), blocks p, phi, g [R, F] and
+// dnum, dxs [R, d], dden [R]; dkv [F, d], dksum [F] and mt [d, F] (kv^T or dkv^T) per pair.
+struct Scratch {
+  int64_t R;
+  std::vector<float> u, p, phi, g, dnum, dxs, dden, dkv, dksum, mt;
+  Scratch(int64_t N, int64_t d, int64_t F, bool forward)
+      : R(std::min(N, block_rows(F))), u(forward ? N * F : 0), p(R * F), phi(R * F),
+        g(forward ? 0 : R * F), dnum(forward ? 0 : R * d), dxs(forward ? 0 : R * d),
+        dden(forward ? 0 : R), dkv(forward ? 0 : F * d), dksum(forward ? 0 : F), mt(d * F) {}
+};
+
+// One (b, h) pair's forward: o [N, d] (row stride ldo) = phi(Q) kv / (phi(Q) ksum), kv [F, d],
+// ksum [F], den [N], key_stab. Rows in blocks of R (all in L1). Built for baseline x86-64 and
+// AVX2 + FMA so that the row passes vectorise.
+VIT_ALWAYS_INLINE void forward_pair_body(float* o, int64_t ldo, float* kv, float* ksum, float* den,
+                                         float* key_stab, QkvHead x, int64_t ld, int64_t N,
+                                         const FeatureSetup& fs, Scratch& s) {
+  const int64_t d = fs.d, F = fs.F, R = s.R;
+  float *u = s.u.data(), *phi = s.phi.data(), *p = s.p.data();
+  // Keys: kv = phi(K)^T V, ksum = phi(K)^T 1. The keys' stabiliser is one max over all their
+  // projections, so they are all projected first (block by block, as the backward does).
+  for (int64_t n0 = 0; n0 < N; n0 += R) project(u + n0 * F, x.k + n0 * ld, ld, std::min(R, N - n0), fs);
+  *key_stab = fs.softmax ? row_max(u, N * F) : 0.0f;
+  std::fill(ksum, ksum + F, 0.0f);
+  for (int64_t n0 = 0; n0 < N; n0 += R) {
+    const int64_t M = std::min(R, N - n0);
+    float* ub = u + n0 * F;
+    exp_rows(ub, x.k + n0 * ld, ld, M, false, *key_stab, fs);
+    phi_of(phi, ub, M * F, fs);
+    times_tn(kv, n0 > 0, phi, x.v + n0 * ld, ld, M, fs);
+    for (int64_t n = 0; n < M; ++n)
+      for (int64_t f = 0; f < F; ++f) ksum[f] += phi[n * F + f];
+  }
+  // Queries: out_n = num_n / den_n, num_n = phi(q_n) kv, den_n = phi(q_n) . ksum.
+  for (int64_t n0 = 0; n0 < N; n0 += R) {
+    const int64_t M = std::min(R, N - n0);
+    const float* xq = x.q + n0 * ld;
+    project(p, xq, ld, M, fs);
+    exp_rows(p, xq, ld, M, true, 0.0f, fs);
+    phi_of(phi, p, M * F, fs);
+    float* ob = o + n0 * ldo;
+    times(ob, ldo, false, phi, M, kv, fs);
+    for (int64_t n = 0; n < M; ++n) {
+      const float* phn = phi + n * F;
+      const float dn = lane_sum(F, [&](int64_t f) { return phn[f] * ksum[f]; });
+      den[n0 + n] = dn;
+      const float inv = 1.0f / std::max(dn, kFavorMinDen);
+      for (int64_t c = 0; c < d; ++c) ob[n * ldo + c] *= inv;
+    }
+  }
+}
+VIT_SIMD_VARIANTS(void, forward_pair,
+                  (float* o, int64_t ldo, float* kv, float* ksum, float* den, float* key_stab,
+                   QkvHead x, int64_t ld, int64_t N, const FeatureSetup& fs, Scratch& s),
+                  (o, ldo, kv, ksum, den, key_stab, x, ld, N, fs, s))
+
+// One (b, h) pair's backward: the gradients of q, k, v rows (stride ld) are added to (stored if
+// fresh); dout and
+// out rows at stride ldo; kv, ksum, den, key_stab as saved by the forward. phi(Q) and phi(K) are
+// recomputed block by block (same calls as the forward: same bits).
+VIT_ALWAYS_INLINE void backward_pair_body(float* dq, float* dk, float* dv, int64_t ld,
+                                          const float* dout, const float* out, int64_t ldo,
+                                          const float* kv, const float* ksum, const float* den,
+                                          float key_stab, QkvHead x, int64_t N, bool fresh,
+                                          const FeatureSetup& fs, Scratch& s) {
+  const int64_t d = fs.d, F = fs.F, R = s.R;
+  float *p = s.p.data(), *phi = s.phi.data(), *g = s.g.data(), *dnum = s.dnum.data();
+  float *dden = s.dden.data(), *dkv = s.dkv.data(), *dksum = s.dksum.data(), *mt = s.mt.data();
+
+  // Queries. g = dL/dphi(Q) = dnum kv^T + dden ksum^T; dkv = phi(Q)^T dnum; dksum = phi(Q)^T dden.
+  if (fs.wt) transpose(mt, kv, F, d, 1.0f);
+  std::fill(dksum, dksum + F, 0.0f);
+  for (int64_t n0 = 0; n0 < N; n0 += R) {
+    const int64_t M = std::min(R, N - n0);
+    for (int64_t n = 0; n < M; ++n) {  // out = num / den: dnum = dout / den, dden = -dout.out / den
+      const float* don = dout + (n0 + n) * ldo;
+      const float* on = out + (n0 + n) * ldo;
+      const float dn = den[n0 + n];
+      const float inv = 1.0f / std::max(dn, kFavorMinDen);
+      const float dot = lane_sum(d, [&](int64_t c) { return don[c] * on[c]; });
+      for (int64_t c = 0; c < d; ++c) dnum[n * d + c] = don[c] * inv;
+      dden[n] = dn < kFavorMinDen ? 0.0f : -dot * inv;  // clamped: constant denominator
+    }
+    const float* xq = x.q + n0 * ld;
+    project(p, xq, ld, M, fs);
+    exp_rows(p, xq, ld, M, true, 0.0f, fs);
+    phi_of(phi, p, M * F, fs);
+    times_t(g, dnum, d, M, kv, mt, fs);
+    for (int64_t n = 0; n < M; ++n)
+      for (int64_t f = 0; f < F; ++f) g[n * F + f] += dden[n] * ksum[f];
+    times_tn(dkv, n0 > 0, phi, dnum, d, M, fs);
+    for (int64_t n = 0; n < M; ++n)
+      for (int64_t f = 0; f < F; ++f) dksum[f] += phi[n * F + f] * dden[n];
+    feature_backward(dq + n0 * ld, !fresh, g, p, xq, ld, M, s.dxs.data(), fs);
+  }
+
+  // Keys and values. dV = phi(K) dkv; g = dL/dphi(K) = V dkv^T + dksum.
+  if (fs.wt) transpose(mt, dkv, F, d, 1.0f);
+  for (int64_t n0 = 0; n0 < N; n0 += R) {
+    const int64_t M = std::min(R, N - n0);
+    const float* xk = x.k + n0 * ld;
+    project(p, xk, ld, M, fs);
+    exp_rows(p, xk, ld, M, false, key_stab, fs);
+    phi_of(phi, p, M * F, fs);
+    times(dv + n0 * ld, ld, !fresh, phi, M, dkv, fs);
+    times_t(g, x.v + n0 * ld, ld, M, dkv, mt, fs);
+    for (int64_t n = 0; n < M; ++n)
+      for (int64_t f = 0; f < F; ++f) g[n * F + f] += dksum[f];
+    feature_backward(dk + n0 * ld, !fresh, g, p, xk, ld, M, s.dxs.data(), fs);
+  }
+}
+VIT_SIMD_VARIANTS(void, backward_pair,
+                  (float* dq, float* dk, float* dv, int64_t ld, const float* dout, const float* out,
+                   int64_t ldo, const float* kv, const float* ksum, const float* den, float key_stab,
+                   QkvHead x, int64_t N, bool fresh, const FeatureSetup& fs, Scratch& s),
+                  (dq, dk, dv, ld, dout, out, ldo, kv, ksum, den, key_stab, x, N, fresh, fs, s))
+
 }  // namespace
 
-void favor_forward(float* out, float* kv, float* ksum, float* den, const float* qkv,
-                   const float* projection, const FavorDims& dims, FavorMap map, float eps) {
+void favor_forward(float* out, float* kv, float* ksum, float* den, float* key_stab,
+                   const float* qkv, const float* projection, const FavorDims& dims, FavorMap map,
+                   float eps) {
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim, F = dims.features;
-  const int64_t D = H * d, ld = 3 * D;
+  const int64_t D = H * d;
   std::vector<float> wt;
   const FeatureSetup fs = make_setup(projection, dims, map, eps, wt);
-  const bool tiles = fs.wt != nullptr;
-
   parallel_range(0, B * H, grain_for(4 * N * F * d), [&](int64_t lo, int64_t hi) {
-    // Per-thread scratch (transient, freed on return): pre-activations and phi of keys / queries.
-    std::vector<float> p(static_cast<size_t>(N * F)), phi(static_cast<size_t>(N * F));
+    Scratch scratch(N, d, F, true);  // per thread, freed on return
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / H, h = bh % H;
-      const auto [q, k, v] = qkv_head(qkv, b, h, N, D, d);
-      float* kv_bh = kv + bh * F * d;     // [F, d]
-      float* ksum_bh = ksum + bh * F;     // [F]
-
-      features(p.data(), k, ld, N, false, fs);
-      phi_of(phi.data(), p.data(), N * F, fs);
-      if (tiles) detail::values(kv_bh, d, detail::Write::Store, phi.data(), 1, F, F, v, ld, N, d);
-      else gemm(true, false, F, d, N, 1.0f, phi.data(), F, v, ld, 0.0f, kv_bh, d);  // kv = phi(K)^T V
-      std::fill(ksum_bh, ksum_bh + F, 0.0f);                                     // ksum = phi(K)^T 1
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t f = 0; f < F; ++f) ksum_bh[f] += phi[n * F + f];
-
-      features(p.data(), q, ld, N, true, fs);
-      phi_of(phi.data(), p.data(), N * F, fs);
-      float* o = out + b * N * D + h * d;  // row n at o + n * D
-      if (tiles) detail::values(o, D, detail::Write::Store, phi.data(), F, 1, N, kv_bh, d, F, d);
-      else gemm(false, false, N, d, F, 1.0f, phi.data(), F, kv_bh, d, 0.0f, o, D);  // num = phi(Q) kv
-      for (int64_t n = 0; n < N; ++n) {  // out_n = num_n / (phi(q_n) . ksum)
-        const float* phn = phi.data() + n * F;
-        const float dn = lane_sum(F, [&](int64_t f) { return phn[f] * ksum_bh[f]; });
-        den[bh * N + n] = dn;
-        const float inv = 1.0f / std::max(dn, kFavorMinDen);
-        for (int64_t c = 0; c < d; ++c) o[n * D + c] *= inv;
-      }
+      forward_pair(out + b * N * D + h * d, D, kv + bh * F * d, ksum + bh * F, den + bh * N,
+                   key_stab + bh, qkv_head(qkv, b, h, N, D, d), 3 * D, N, fs, scratch);
     }
   });
 }
 
 void favor_backward(float* dqkv, const float* dout, const float* out, const float* kv,
-                    const float* ksum, const float* den, const float* qkv, const float* projection,
-                    const FavorDims& dims, FavorMap map, float eps) {
+                    const float* ksum, const float* den, const float* key_stab, const float* qkv,
+                    const float* projection, const FavorDims& dims, FavorMap map, float eps,
+                    bool fresh) {
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim, F = dims.features;
   const int64_t D = H * d, ld = 3 * D;
   std::vector<float> wt;
   const FeatureSetup fs = make_setup(projection, dims, map, eps, wt);
-  const bool tiles = fs.wt != nullptr;
-
   parallel_range(0, B * H, grain_for(4 * N * F * d), [&](int64_t lo, int64_t hi) {
-    const size_t NF = static_cast<size_t>(N * F), Nd = static_cast<size_t>(N * d);
-    std::vector<float> mt(tiles ? static_cast<size_t>(d * F) : 0);  // kv^T or dkv^T [d, F]
-    std::vector<float> p(NF), phi(NF), g(NF), dnum(Nd), dxs(Nd), dden(static_cast<size_t>(N));
-    std::vector<float> dkv(static_cast<size_t>(F * d)), dksum(static_cast<size_t>(F));
+    Scratch scratch(N, d, F, false);
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / H, h = bh % H;
-      const auto [q, k, v] = qkv_head(qkv, b, h, N, D, d);
-      float* dbase = dqkv + b * N * ld;
-      const float* kv_bh = kv + bh * F * d;
-      const float* ksum_bh = ksum + bh * F;
-
-      // Queries. Forward: out_n = num_n / den_n, num_n = phi_n kv, den_n = phi_n . ksum.
-      for (int64_t n = 0; n < N; ++n) {
-        const float* don = dout + (b * N + n) * D + h * d;
-        const float* on = out + (b * N + n) * D + h * d;
-        const float dn = den[bh * N + n];
-        const float inv = 1.0f / std::max(dn, kFavorMinDen);
-        const float dot = lane_sum(d, [&](int64_t c) { return don[c] * on[c]; });
-        for (int64_t c = 0; c < d; ++c) dnum[n * d + c] = don[c] * inv;
-        dden[n] = dn < kFavorMinDen ? 0.0f : -dot * inv;  // clamped: constant denominator
-      }
-      features(p.data(), q, ld, N, true, fs);
-      phi_of(phi.data(), p.data(), N * F, fs);
-      // g = dL/dphi(Q) = dnum kv^T + dden ksum^T; dkv = phi(Q)^T dnum; dksum = phi(Q)^T dden
-      if (tiles) {
-        transpose(mt.data(), kv_bh, F, d, 1.0f);
-        detail::scores(g.data(), F, dnum.data(), d, N, mt.data(), F, d);
-      } else {
-        gemm(false, true, N, F, d, 1.0f, dnum.data(), d, kv_bh, d, 0.0f, g.data(), F);
-      }
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t f = 0; f < F; ++f) g[n * F + f] += dden[n] * ksum_bh[f];
-      if (tiles) detail::values(dkv.data(), d, detail::Write::Store, phi.data(), 1, F, F, dnum.data(), d, N, d);
-      else gemm(true, false, F, d, N, 1.0f, phi.data(), F, dnum.data(), d, 0.0f, dkv.data(), d);
-      std::fill(dksum.begin(), dksum.end(), 0.0f);
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t f = 0; f < F; ++f) dksum[f] += phi[n * F + f] * dden[n];
-      feature_backward(dbase + h * d, ld, g.data(), p.data(), q, ld, N, dxs.data(), fs);
-
-      // Keys and values. Forward: kv = sum_n phi(k_n)^T v_n, ksum = sum_n phi(k_n).
-      features(p.data(), k, ld, N, false, fs);
-      phi_of(phi.data(), p.data(), N * F, fs);
-      // dV += phi(K) dkv; g = dL/dphi(K) = V dkv^T + dksum
-      if (tiles) {
-        detail::values(dbase + 2 * D + h * d, ld, detail::Write::Add, phi.data(), F, 1, N, dkv.data(), d, F, d);
-        transpose(mt.data(), dkv.data(), F, d, 1.0f);
-        detail::scores(g.data(), F, v, ld, N, mt.data(), F, d);
-      } else {
-        gemm(false, false, N, d, F, 1.0f, phi.data(), F, dkv.data(), d, 1.0f, dbase + 2 * D + h * d, ld);
-        gemm(false, true, N, F, d, 1.0f, v, ld, dkv.data(), d, 0.0f, g.data(), F);
-      }
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t f = 0; f < F; ++f) g[n * F + f] += dksum[f];
-      feature_backward(dbase + D + h * d, ld, g.data(), p.data(), k, ld, N, dxs.data(), fs);
+      float* dx = dqkv + b * N * ld + h * d;
+      const int64_t row = b * N * D + h * d;
+      backward_pair(dx, dx + D, dx + 2 * D, ld, dout + row, out + row, D, kv + bh * F * d,
+                    ksum + bh * F, den + bh * N, key_stab[bh], qkv_head(qkv, b, h, N, D, d), N,
+                    fresh, fs, scratch);
     }
   });
 }

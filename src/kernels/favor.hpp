@@ -51,17 +51,21 @@ constexpr float kFavorMinDen = 1e-30f;
 
 // out [B, N, D] = phi(Q) kv / (phi(Q) ksum) per (b, h), heads merged.
 // Saves for backward: kv [B, H, F, d] = phi(K)^T V, ksum [B, H, F] = phi(K)^T 1,
-// den [B, H, N] = phi(Q) ksum (before the clamp). projection [F, d].
-// Stabilisers (softmax map): per query row max_f w_f.q'; per (b, h) max over keys and features
-// of w_f.k'. Parallel over (b, h): each pair's sums run in a fixed order on one thread.
-void favor_forward(float* out, float* kv, float* ksum, float* den, const float* qkv,
-                   const float* projection, const FavorDims& dims, FavorMap map, float eps);
+// den [B, H, N] = phi(Q) ksum (before the clamp), key_stab [B, H]. projection [F, d].
+// Stabilisers (softmax map): per query row max_f w_f.q'; per (b, h) key_stab = the max over keys
+// and features of w_f.k' (0 for the relu map). Parallel over (b, h): each pair's sums run in a
+// fixed order on one thread; rows go in blocks small enough for L1.
+void favor_forward(float* out, float* kv, float* ksum, float* den, float* key_stab,
+                   const float* qkv, const float* projection, const FavorDims& dims, FavorMap map,
+                   float eps);
 
 // dqkv [B, N, 3D] += gradient of favor_forward given dout [B, N, D] and the saved out, kv, ksum,
-// den. phi(K) and phi(Q) are recomputed (same code, same bits); the stabilisers are constants.
+// den, key_stab; fresh: dqkv holds nothing yet (not even zeros) and is written, not added to.
+// phi(K) and phi(Q) are recomputed (same code, same bits); the stabilisers are constants.
 void favor_backward(float* dqkv, const float* dout, const float* out, const float* kv,
-                    const float* ksum, const float* den, const float* qkv, const float* projection,
-                    const FavorDims& dims, FavorMap map, float eps);
+                    const float* ksum, const float* den, const float* key_stab, const float* qkv,
+                    const float* projection, const FavorDims& dims, FavorMap map, float eps,
+                    bool fresh = false);
 
 }  // namespace kernels
 }  // namespace vit

@@ -118,6 +118,22 @@ TEST(FavorOp, GradcheckSoftmaxKernelHeadProducts) {
   }
 }
 
+TEST(FavorOp, GradcheckSoftmaxKernelSeveralRowBlocks) {
+  // F = 256: rows go in blocks of 24 (kernels/favor.cpp), so 30 tokens make a full and a partial
+  // block; kv, ksum and their gradients accumulate across blocks. d = 8: head products (AVX2 + FMA
+  // CPUs), d = 4: GEMM calls.
+  for (int64_t d : {4, 8}) {
+    Var qkv(random_tensor({1, 30, 6 * d}, 50 + d), true);
+    Rng rng(d, RngPurpose::Favor);
+    const Tensor w = draw_favor_projection(256, d, rng);
+    auto f = [&w](const std::vector<Var>& in) {
+      return favor_attention(in[0], 2, w, FavorKernel::Softmax, 1e-6f);
+    };
+    const GradcheckResult r = gradcheck(f, {qkv});
+    EXPECT_TRUE(r.ok) << "d " << d << "\n" << r.report;
+  }
+}
+
 TEST(FavorOp, GradcheckReluKernel) {
   // Pick the first seeded input whose features all sit >= 0.04 from the ReLU kink (a step of
   // 1e-2 moves w.x' by at most ~0.02 here), so the check never straddles a kink.

@@ -76,8 +76,9 @@ Tensor run_favor(const Tensor& qkv, const Tensor& w, const FavorDims& dm, FavorM
   Tensor kv = Tensor::empty({dm.batch, dm.heads, dm.features, dm.head_dim});
   Tensor ksum = Tensor::empty({dm.batch, dm.heads, dm.features});
   Tensor den = Tensor::empty({dm.batch, dm.heads, dm.tokens});
-  kernels::favor_forward(out.data(), kv.data(), ksum.data(), den.data(), qkv.data(), w.data(), dm,
-                         map, eps);
+  Tensor key_stab = Tensor::empty({dm.batch, dm.heads});
+  kernels::favor_forward(out.data(), kv.data(), ksum.data(), den.data(), key_stab.data(), qkv.data(),
+                         w.data(), dm, map, eps);
   return out;
 }
 
@@ -95,8 +96,8 @@ TEST(FavorKernel, ForwardMatchesNaiveDoubleFormula) {
   uint64_t key = 1;
   for (FavorMap map : {FavorMap::Softmax, FavorMap::Relu})
     for (int64_t N : {1, 7, 33})
-      for (int64_t d : {4, 13, 16})  // 16 with F = 64: the head products where available
-        for (int64_t F : {3, 20, 64}) {
+      for (int64_t d : {4, 13, 16})  // 16 with F = 64, 344: the head products where available
+        for (int64_t F : {3, 20, 64, 344}) {  // 344: rows in blocks of 12 (N = 33: three blocks)
           const FavorDims dm{2, N, 2, d, F};
           const Tensor qkv = random_tensor({2, N, 6 * d}, key++, -1.5f, 1.5f);
           Rng rng(key++, RngPurpose::Favor);
@@ -214,11 +215,13 @@ TEST(FavorKernel, HeadProductsMatchGemmPath) {
             dm.head_products = tiles;
             Tensor out = Tensor::empty({2, N, 2 * d}), kv = Tensor::empty({2, 2, F, d});
             Tensor ksum = Tensor::empty({2, 2, F}), den = Tensor::empty({2, 2, N});
-            kernels::favor_forward(out.data(), kv.data(), ksum.data(), den.data(), qkv.data(),
-                                   w.data(), dm, map, 1e-3f);
+            Tensor key_stab = Tensor::empty({2, 2});
+            kernels::favor_forward(out.data(), kv.data(), ksum.data(), den.data(), key_stab.data(),
+                                   qkv.data(), w.data(), dm, map, 1e-3f);
             Tensor dqkv = Tensor::full(qkv.shape(), 0.25f);
             kernels::favor_backward(dqkv.data(), dout.data(), out.data(), kv.data(), ksum.data(),
-                                    den.data(), qkv.data(), w.data(), dm, map, 1e-3f);
+                                    den.data(), key_stab.data(), qkv.data(), w.data(), dm, map,
+                                    1e-3f);
             outs.push_back(out.to_vector());
             grads.push_back(dqkv.to_vector());
           }
@@ -229,6 +232,31 @@ TEST(FavorKernel, HeadProductsMatchGemmPath) {
             ASSERT_NEAR(grads[1][i], grads[0][i], 1e-4 * (1 + std::fabs(grads[0][i])))
                 << "map " << int(map) << " N " << N << " d " << d << " F " << F << " at " << i;
         }
+}
+
+// A fresh gradient buffer (uninitialised, here NaN) is written, not added to: same values as
+// accumulating into zeros, with the row blocks and both product paths.
+TEST(FavorKernel, FreshGradientIsStoredNotAdded) {
+  for (bool tiles : {false, true}) {
+    FavorDims dm{2, 130, 2, 8, 64};  // 130 rows: two blocks
+    dm.head_products = tiles;
+    const Tensor qkv = random_tensor({2, 130, 48}, 61);
+    const Tensor dout = random_tensor({2, 130, 16}, 62);
+    Rng rng(7, RngPurpose::Favor);
+    const Tensor w = draw_favor_projection(64, 8, rng);
+    Tensor out = Tensor::empty({2, 130, 16}), kv = Tensor::empty({2, 2, 64, 8});
+    Tensor ksum = Tensor::empty({2, 2, 64}), den = Tensor::empty({2, 2, 130});
+    Tensor key_stab = Tensor::empty({2, 2});
+    kernels::favor_forward(out.data(), kv.data(), ksum.data(), den.data(), key_stab.data(),
+                           qkv.data(), w.data(), dm, FavorMap::Softmax, 1e-3f);
+    Tensor added = Tensor::zeros(qkv.shape());
+    Tensor stored = Tensor::full(qkv.shape(), std::nanf(""));
+    for (bool fresh : {false, true})
+      kernels::favor_backward(fresh ? stored.data() : added.data(), dout.data(), out.data(),
+                              kv.data(), ksum.data(), den.data(), key_stab.data(), qkv.data(),
+                              w.data(), dm, FavorMap::Softmax, 1e-3f, fresh);
+    EXPECT_EQ(stored.to_vector(), added.to_vector()) << "tiles " << tiles;
+  }
 }
 
 TEST(FavorKernel, BitIdenticalForOneAndTwoThreads) {
@@ -247,11 +275,12 @@ TEST(FavorKernel, BitIdenticalForOneAndTwoThreads) {
       Tensor kv = Tensor::empty({2, 4, 32, 8});
       Tensor ksum = Tensor::empty({2, 4, 32});
       Tensor den = Tensor::empty({2, 4, 200});
-      kernels::favor_forward(out.data(), kv.data(), ksum.data(), den.data(), qkv.data(), w.data(), dm,
-                             map, 1e-3f);
+      Tensor key_stab = Tensor::empty({2, 4});
+      kernels::favor_forward(out.data(), kv.data(), ksum.data(), den.data(), key_stab.data(),
+                             qkv.data(), w.data(), dm, map, 1e-3f);
       Tensor dqkv = Tensor::zeros(qkv.shape());
       kernels::favor_backward(dqkv.data(), dout.data(), out.data(), kv.data(), ksum.data(), den.data(),
-                              qkv.data(), w.data(), dm, map, 1e-3f);
+                              key_stab.data(), qkv.data(), w.data(), dm, map, 1e-3f);
       outs.push_back(out.to_vector());
       grads.push_back(dqkv.to_vector());
     }
