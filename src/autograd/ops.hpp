@@ -21,6 +21,9 @@ Var bmm(const Var& a, const Var& b, bool trans_a = false, bool trans_b = false);
 Var linear(const Var& x, const Var& w, const Var& b);
 // gelu(x w^T + b), fused in the GEMM epilogue; same result as gelu(linear(x, w, b)).
 Var linear_gelu(const Var& x, const Var& w, const Var& b);
+// residual + x w^T + b, the residual [..., out] added in the GEMM epilogue (a pre-LN block's
+// "x + proj(h)" in one pass); the same bits as add(residual, linear(x, w, b)).
+Var linear_residual(const Var& x, const Var& w, const Var& b, const Var& residual);
 
 // ---- elementwise (ops_elementwise.cpp, kernels/elementwise) ----
 // a + b where b has a's shape or a suffix of it (bias [D] over [..., D], pos_embed [1, N, D]

@@ -1,4 +1,4 @@
-// Linear-algebra ops (matmul, bmm, linear, linear_gelu): shape checks, the forward GEMM and the
+// Linear-algebra ops (matmul, bmm, linear, linear_gelu, linear_residual): shape checks, the forward GEMM and the
 // backward closure side by side. All products go through kernels/gemm; bias gradients use the
 // deterministic column sums of kernels/elementwise. No broadcasting beyond what ops.hpp states.
 #include "autograd/ops.hpp"
@@ -127,6 +127,29 @@ Var linear(const Var& x, const Var& w, const Var& b) {
   return profiled_record(y, linear_inputs(x, w, b), [x, w, b, rows](const Tensor& dy) {
     linear_backward(x, w, b, dy.data(), rows);
   }, "linear");
+}
+
+Var linear_residual(const Var& x, const Var& w, const Var& b, const Var& residual) {
+  const int64_t rows = check_linear(x, w, b, "linear_residual");
+  const int64_t in = w.size(1), out = w.size(0);
+  const Shape shape = linear_out_shape(x.shape(), out);
+  VIT_CHECK(residual.defined() && residual.shape() == shape, "linear_residual: residual ",
+            residual.defined() ? residual.shape() : Shape{}, " must match the output ", shape);
+  Tensor y = Tensor::empty(shape);
+  kernels::gemm_bias(false, true, rows, out, in, 1.0f, x.value().data(), in, w.value().data(), in,
+                     0.0f, y.data(), out, b.defined() ? b.value().data() : nullptr,
+                     residual.value().data(), out);
+  std::vector<Var> inputs = linear_inputs(x, w, b);
+  inputs.push_back(residual);
+  return profiled_record(y, inputs, [x, w, b, residual, rows](const Tensor& dy) {
+    linear_backward(x, w, b, dy.data(), rows);
+    // The residual's gradient is dy itself: adopted when it has none (dy is not read after
+    // this), else added. Last, so that x (possibly the same Var) has been written first.
+    if (!residual.requires_grad() || residual.adopt_grad(dy)) return;
+    bool fresh = false;
+    float* g = residual.grad_for_write(fresh);
+    kernels::accumulate(g, dy.data(), residual.numel(), fresh);
+  }, "linear_residual");
 }
 
 Var linear_gelu(const Var& x, const Var& w, const Var& b) {

@@ -1,4 +1,4 @@
-// GEMM driver: blocking, packing, threading, dispatch and the bias; plus the portable
+// GEMM driver: blocking, packing, threading, dispatch, the bias and residual; plus the portable
 // micro-kernel. The AVX2 micro-kernel is in gemm_avx2.cpp. Each thread owns a rectangle of C
 // and runs the Goto/BLIS loops on it: jc over its columns (kNC) -> pc over K (kc) -> pack its
 // B block -> its rows in blocks of kMC -> pack A block -> 16-column panels -> 6-row panels.
@@ -65,7 +65,9 @@ struct Problem {
   float beta;
   float* C;
   int64_t ldc;
-  const float* bias;  // [N] or null
+  const float* bias;      // [N] or null
+  const float* residual;  // [M, N] (ldr) or null
+  int64_t ldr;
 };
 
 // op(A)[i0 : i0+mc, p0 : p0+kc] -> 6-row panels dst[panel][p][r], rows past mc zero-filled.
@@ -156,13 +158,14 @@ void pack_b(float* dst, const Problem& pr, int64_t j0, int64_t nc, int64_t p0, i
   }
 }
 
-// K == 0: C = beta * C (+ bias).
+// K == 0: C = beta * C (+ bias) (+ residual).
 void scale_only(const Problem& pr) {
   for (int64_t i = 0; i < pr.M; ++i) {
     float* c = pr.C + i * pr.ldc;
     for (int64_t j = 0; j < pr.N; ++j) {
       c[j] = pr.beta == 0.0f ? 0.0f : pr.beta * c[j];
       if (pr.bias) c[j] += pr.bias[j];
+      if (pr.residual) c[j] += pr.residual[i * pr.ldr + j];
     }
   }
 }
@@ -258,6 +261,7 @@ void gemm_region(const Problem& pr, detail::MicroKernel kern, int64_t kcs, const
               t.a = a_pack + (plan.direct_a ? 0 : ir * kc), t.a_rs = 1, t.a_cs = kMR;
               t.r0 = 0, t.r1 = rows;
             }
+            if (last && pr.residual) t.res = pr.residual + it * pr.ldr + jt, t.ldr = pr.ldr;
             kern(kc, t, pr.C + it * pr.ldc + jt, pr.ldc, pr.alpha, beta);
           }
         }
@@ -336,6 +340,7 @@ void gemm_split_k(const Problem& pr, detail::MicroKernel kern, const Plan& plan,
     sub.A = pr.trans_a ? pr.A + k0 * pr.lda : pr.A + k0;
     sub.B = pr.trans_b ? pr.B + k0 : pr.B + k0 * pr.ldb;
     sub.alpha = 1.0f, sub.beta = 0.0f, sub.C = partial + c * MN, sub.ldc = pr.N, sub.bias = nullptr;
+    sub.residual = nullptr;
     return sub;
   }, team, kern, plan);
   auto combine = [&](int64_t i) {
@@ -345,6 +350,7 @@ void gemm_split_k(const Problem& pr, detail::MicroKernel kern, const Plan& plan,
       for (int64_t k = 1; k < kSplitK; ++k) sum += partial[k * MN + i * pr.N + j];
       float v = pr.beta == 0.0f ? pr.alpha * sum : pr.alpha * sum + pr.beta * c[j];
       if (pr.bias) v += pr.bias[j];
+      if (pr.residual) v += pr.residual[i * pr.ldr + j];
       c[j] = v;
     }
   };
@@ -390,6 +396,7 @@ void micro_kernel_portable(int64_t kc, const Tile& t, float* c, int64_t ldc, flo
     for (int j = t.c0; j < t.c1; ++j) {
       float v = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * ldc + j];
       if (t.bias) v += t.bias[j];
+      if (t.res) v += t.res[i * t.ldr + j];
       c[i * ldc + j] = v;
     }
 }
@@ -397,8 +404,9 @@ void micro_kernel_portable(int64_t kc, const Tile& t, float* c, int64_t ldc, flo
 
 void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-               int64_t ldc, const float* bias) {
-  const Problem pr{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias};
+               int64_t ldc, const float* bias, const float* residual, int64_t ldr) {
+  const Problem pr{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias,
+                   residual, ldr};
   gemm_run(pr, select_kernel(), true);
 }
 
@@ -415,7 +423,7 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   const detail::MicroKernel kern = select_kernel();
   auto one = [&](int64_t i, bool may_thread) {
     const Problem pr{trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b,
-                     ldb, beta, C + i * stride_c, ldc, nullptr};
+                     ldb, beta, C + i * stride_c, ldc, nullptr, nullptr, 0};
     gemm_run(pr, kern, may_thread);
   };
   // Many (or small) products: one per thread. Few large ones: threads inside each product.

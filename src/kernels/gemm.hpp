@@ -19,11 +19,12 @@ namespace vit::kernels {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
-// gemm plus a per-column bias: C = alpha * op(A) op(B) + beta * C + bias[j] (bias [N]), the bias
-// added as the tile is stored (the linear layers' forward).
+// gemm plus a per-column bias and a residual: C = alpha * op(A) op(B) + beta * C + bias[j]
+// + R[i, j] (bias [N] or null, R [M, N] with row stride ldr or null), added in that order as the
+// tile is stored (the linear layers' forward; R: a pre-LN block's residual stream).
 void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-               int64_t ldc, const float* bias);
+               int64_t ldc, const float* bias, const float* residual = nullptr, int64_t ldr = 0);
 
 // For b in [0, batch): gemm on A + b * stride_a, B + b * stride_b, C + b * stride_c.
 // Many small products run one per thread; few large ones are each split over the threads.
@@ -53,9 +54,11 @@ struct Tile {
   int64_t b_ks;
   int r0 = 0, r1 = kMR, c0 = 0, c1 = kNR;
   const float* bias = nullptr;  // when set: + bias[j] for the tile's column j, after alpha, beta
+  const float* res = nullptr;   // when set: + res[r * ldr + j] for the tile's (r, j), after bias
+  int64_t ldr = 0;
 };
-// c[r, j] (ldc) = alpha * sum_{p < kc} A(r, p) B(p, j) + beta * c[r, j] (+ bias[j]) for (r, j)
-// in the window;
+// c[r, j] (ldc) = alpha * sum_{p < kc} A(r, p) B(p, j) + beta * c[r, j] (+ bias[j]) (+ res[r, j])
+// for (r, j) in the window;
 // nothing outside it is read or written, and beta == 0 does not read c. Every element is
 // computed the same way whatever the layout or window, so packed, unpacked and edge tiles agree
 // bit for bit.

@@ -88,6 +88,10 @@ __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const Til
         v1 = _mm256_fmadd_ps(va, acc[i][1], _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8)));
       }
       if (t.bias) v0 = _mm256_add_ps(v0, bias0), v1 = _mm256_add_ps(v1, bias1);
+      if (t.res) {
+        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(t.res + i * t.ldr));
+        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(t.res + i * t.ldr + 8));
+      }
       _mm256_storeu_ps(ci, v0);
       _mm256_storeu_ps(ci + 8, v1);
     }
@@ -108,6 +112,7 @@ __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const Til
                               : _mm256_fmadd_ps(va, acc[i][h],
                                                 _mm256_mul_ps(vb, _mm256_maskload_ps(ch, mask[h])));
       if (t.bias) v = _mm256_add_ps(v, _mm256_maskload_ps(t.bias + 8 * h, mask[h]));
+      if (t.res) v = _mm256_add_ps(v, _mm256_maskload_ps(t.res + i * t.ldr + 8 * h, mask[h]));
       _mm256_maskstore_ps(ch, mask[h], v);
     }
 }

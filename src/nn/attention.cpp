@@ -1,6 +1,8 @@
 // The forward path shared by every attention implementation.
 #include "nn/attention.hpp"
 
+#include "autograd/ops.hpp"
+
 namespace vit {
 
 Attention::Attention(int64_t dim, int64_t heads, float proj_dropout)
@@ -11,9 +13,13 @@ Attention::Attention(int64_t dim, int64_t heads, float proj_dropout)
   register_module("proj", proj_);
 }
 
-Var Attention::forward(const Var& x, const ForwardContext& ctx, uint64_t site) const {
+Var Attention::forward(const Var& x, const ForwardContext& ctx, uint64_t site,
+                       const Var& residual) const {
   Var mixed = mix(qkv_.forward(x), ctx, site);
-  return maybe_dropout(proj_.forward(mixed), proj_dropout_, ctx, site + 1);
+  if (residual.defined() && !dropout_active(proj_dropout_, ctx))
+    return proj_.forward_residual(mixed, residual);
+  Var out = maybe_dropout(proj_.forward(mixed), proj_dropout_, ctx, site + 1);
+  return residual.defined() ? add(residual, out) : out;
 }
 
 }  // namespace vit

@@ -10,8 +10,10 @@ namespace vit {
 class Attention : public Module {
  public:
   Attention(int64_t dim, int64_t heads, float proj_dropout);
-  // x [B, N, D] -> [B, N, D]; random masks keyed by `site` and `site + 1`.
-  Var forward(const Var& x, const ForwardContext& ctx, uint64_t site) const;
+  // x [B, N, D] -> [B, N, D]; random masks keyed by `site` and `site + 1`. With a residual
+  // [B, N, D]: residual + that, the add fused into proj's GEMM when no dropout applies.
+  Var forward(const Var& x, const ForwardContext& ctx, uint64_t site,
+              const Var& residual = Var()) const;
   int64_t heads() const { return heads_; }
   int64_t head_dim() const { return dim_ / heads_; }
   const Linear& qkv() const { return qkv_; }

@@ -15,4 +15,8 @@ Var Linear::forward(const Var& x) const { return linear(x, weight_, bias_); }
 
 Var Linear::forward_gelu(const Var& x) const { return linear_gelu(x, weight_, bias_); }
 
+Var Linear::forward_residual(const Var& x, const Var& residual) const {
+  return linear_residual(x, weight_, bias_, residual);
+}
+
 }  // namespace vit

@@ -13,6 +13,8 @@ class Linear : public Module {
 
   Var forward(const Var& x) const;       // [..., in] -> [..., out]
   Var forward_gelu(const Var& x) const;  // gelu(forward(x)), fused in the GEMM epilogue
+  // residual + forward(x), the residual added in the GEMM epilogue
+  Var forward_residual(const Var& x, const Var& residual) const;
 
   const Var& weight() const { return weight_; }
   const Var& bias() const { return bias_; }  // undefined when built without bias

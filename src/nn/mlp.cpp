@@ -1,6 +1,8 @@
 // Mlp forward: fused fc1+GELU, dropouts keyed by site.
 #include "nn/mlp.hpp"
 
+#include "autograd/ops.hpp"
+
 namespace vit {
 
 Mlp::Mlp(int64_t dim, int64_t hidden, float dropout)
@@ -9,9 +11,12 @@ Mlp::Mlp(int64_t dim, int64_t hidden, float dropout)
   register_module("fc2", fc2_);
 }
 
-Var Mlp::forward(const Var& x, const ForwardContext& ctx, uint64_t site) const {
+Var Mlp::forward(const Var& x, const ForwardContext& ctx, uint64_t site,
+                 const Var& residual) const {
   Var h = maybe_dropout(fc1_.forward_gelu(x), dropout_, ctx, site);
-  return maybe_dropout(fc2_.forward(h), dropout_, ctx, site + 1);
+  if (residual.defined() && !dropout_active(dropout_, ctx)) return fc2_.forward_residual(h, residual);
+  Var out = maybe_dropout(fc2_.forward(h), dropout_, ctx, site + 1);
+  return residual.defined() ? add(residual, out) : out;
 }
 
 }  // namespace vit

@@ -8,7 +8,7 @@
 namespace vit {
 
 Var maybe_dropout(const Var& x, float p, const ForwardContext& ctx, uint64_t site) {
-  if (!ctx.training || p <= 0.0f) return x;
+  if (!dropout_active(p, ctx)) return x;
   Rng rng = ctx.rng(site);
   return dropout(x, p, rng);
 }

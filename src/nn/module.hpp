@@ -36,6 +36,8 @@ struct ForwardContext {
   }
 };
 
+// Whether a dropout (or drop path) of rate p does anything: training and p > 0.
+inline bool dropout_active(float p, const ForwardContext& ctx) { return ctx.training && p > 0.0f; }
 // Dropout that is the identity in eval or at p = 0 (records nothing then).
 Var maybe_dropout(const Var& x, float p, const ForwardContext& ctx, uint64_t site);
 

@@ -40,7 +40,7 @@ std::unique_ptr<Attention> make_attention(const ModelConfig& c) {
 }
 
 Var maybe_drop_path(const Var& x, float p, const ForwardContext& ctx, uint64_t site) {
-  if (!ctx.training || p <= 0.0f) return x;
+  if (!dropout_active(p, ctx)) return x;
   Rng rng = ctx.rng(site);
   return drop_path(x, p, rng);
 }
@@ -62,9 +62,13 @@ Block::Block(const ModelConfig& c, float drop_path)
 
 Var Block::forward(const Var& x, const ForwardContext& ctx, int64_t layer) const {
   const uint64_t site = kSitesPerLayer * static_cast<uint64_t>(layer + 1);
-  Var h = attn_->forward(norm1_.forward(x), ctx, site);              // sites +0, +1
+  if (!dropout_active(drop_path_, ctx)) {  // the residual adds fused into proj's and fc2's GEMMs
+    Var y = attn_->forward(norm1_.forward(x), ctx, site, x);         // sites +0, +1
+    return mlp_.forward(norm2_.forward(y), ctx, site + 2, y);         // sites +2, +3
+  }
+  Var h = attn_->forward(norm1_.forward(x), ctx, site);
   Var y = add(x, maybe_drop_path(h, drop_path_, ctx, site + 4));
-  h = mlp_.forward(norm2_.forward(y), ctx, site + 2);                // sites +2, +3
+  h = mlp_.forward(norm2_.forward(y), ctx, site + 2);
   return add(y, maybe_drop_path(h, drop_path_, ctx, site + 5));
 }
 

@@ -107,6 +107,40 @@ TEST(OpsLinalg, LinearGeluEqualsGeluOfLinear) {
   clear_tape();
 }
 
+TEST(OpsLinalg, LinearResidualGradcheck) {
+  for (Shape sx : {Shape{3, 5}, Shape{2, 7, 4}}) {
+    Shape sy = sx;
+    sy.back() = 6;
+    Var x = param(sx, 70), w = param({6, sx.back()}, 71), b = param({6}, 72), r = param(sy, 73);
+    auto res = gradcheck([](const std::vector<Var>& v) { return linear_residual(v[0], v[1], v[2], v[3]); },
+                         {x, w, b, r});
+    EXPECT_TRUE(res.ok) << res.report;
+  }
+  // The residual the same Var as the input (y = x + x w^T + b): both gradients accumulate.
+  Var x = param({4, 5}, 74), w = param({5, 5}, 75), b = param({5}, 76);
+  auto same = gradcheck([](const std::vector<Var>& v) { return linear_residual(v[0], v[1], v[2], v[0]); },
+                        {x, w, b});
+  EXPECT_TRUE(same.ok) << same.report;
+}
+
+TEST(OpsLinalg, LinearResidualEqualsAddOfLinearBitwise) {
+  // Past one register tile and one K block; the residual an op output (its gradient adopted).
+  Var x = param({3, 70, 300}, 80), w = param({37, 300}, 81), b = param({37}, 82);
+  Var r0 = param({3, 70, 37}, 83);
+  std::vector<std::vector<float>> values, grads;
+  for (bool fused : {false, true}) {
+    for (const Var& p : {x, w, b, r0}) p.zero_grad();
+    Var r = scale(r0, 1.5f);
+    Var y = fused ? linear_residual(x, w, b, r) : add(r, linear(x, w, b));
+    values.push_back(y.value().to_vector());
+    backward(sum(mul(y, y)));
+    for (const Var& p : {x, w, b, r0}) grads.push_back(p.grad().to_vector());
+  }
+  EXPECT_EQ(values[0], values[1]);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(grads[i], grads[i + 4]) << "input " << i;
+  clear_tape();
+}
+
 TEST(OpsLinalg, ShapeErrorsNameShapes) {
   Var a = param({2, 3}, 60), b = param({4, 5}, 61);
   EXPECT_THROW(matmul(a, b), Error);

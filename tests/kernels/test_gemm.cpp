@@ -189,6 +189,35 @@ TEST_P(SimdPath, BiasAddedAfterAlphaAndBeta) {
   kernels::detail::set_packing(Packing::Auto);
 }
 
+TEST_P(SimdPath, ResidualAddedAfterBias) {
+  // C = alpha A B^T + beta C + bias + R with R's row stride wider than N: edge tiles on both axes,
+  // several K blocks, the K-chunk path (13 x 40 x 4200), packed and direct.
+  using kernels::detail::Packing;
+  for (Packing p : {Packing::Auto, Packing::Always, Packing::Never})
+    for (const Case& cs : {Case{37, 29, 23}, Case{13, 50, 600}, Case{130, 7, 5}, Case{13, 40, 4200}}) {
+      kernels::detail::set_packing(p);
+      const int64_t M = cs.M, N = cs.N, K = cs.K, ldr = N + 3;
+      auto A = random_vec(M * K, 41), B = random_vec(N * K, 42), bias = random_vec(N, 43);
+      auto R = random_vec(M * ldr, 44);
+      std::vector<float> C = random_vec(M * N, 45);
+      auto ref = reference(false, true, M, N, K, 0.5, A, K, B, K, -2.0, C, N);
+      kernels::gemm_bias(false, true, M, N, K, 0.5f, A.data(), K, B.data(), K, -2.0f, C.data(), N,
+                         bias.data(), R.data(), ldr);
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          const double h = ref[i * N + j] + bias[j] + R[i * ldr + j];
+          ASSERT_NEAR(C[i * N + j], h, 1e-4 * (1 + std::abs(h))) << i << "," << j << " K " << K;
+        }
+      // The same bits as adding R to the bias-only product afterwards (out = y + r, as add does).
+      std::vector<float> Y = random_vec(M * N, 45);
+      kernels::gemm_bias(false, true, M, N, K, 0.5f, A.data(), K, B.data(), K, -2.0f, Y.data(), N,
+                         bias.data());
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) ASSERT_EQ(C[i * N + j], R[i * ldr + j] + Y[i * N + j]);
+    }
+  kernels::detail::set_packing(Packing::Auto);
+}
+
 INSTANTIATE_TEST_SUITE_P(Gemm, SimdPath, ::testing::Values("default", "portable"));
 
 // Same inputs with 1, 2 and 5 threads must give the same bits (shapes that take every split:
