@@ -2,10 +2,10 @@
 // Feature rows are kept as "pre-activations" p [F]: softmax map p = exp(w.x' - |x'|^2/2 - stab)
 // / sqrt(F) (then phi = p + eps and dphi/dz = p), relu map p = w.x' (then phi = relu(p) + eps and
 // dphi/dz = [p > 0]). Forward and backward compute p with the same code, so the same bits.
-// Per (b, h) every product (projections X W^T, phi(K)^T V, phi(Q) kv and their gradients) is
-// one register-tiled product of kernels/head_products when d and F are multiples of 8 on an
-// AVX2 + FMA CPU (W1 Performer ~8% faster), else one GEMM call over all N rows; the rest are
-// row passes that vectorise (fast_exp).
+// Per (b, h) the rows go in blocks (block_rows); every product of a block (projections X W^T,
+// phi(K)^T V, phi(Q) kv and their gradients) is one register-tiled product of
+// kernels/head_products when d and F are multiples of 8 on an AVX2 + FMA CPU, else one GEMM call;
+// the rest are row passes, built for baseline x86-64 and for AVX2 + FMA (kernels/simd.hpp).
 #include "kernels/favor.hpp"
 
 #include <algorithm>
