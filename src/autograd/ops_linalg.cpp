@@ -1,6 +1,7 @@
-// Linear-algebra ops (matmul, bmm, linear, linear_gelu, linear_residual): shape checks, the forward GEMM and the
-// backward closure side by side. All products go through kernels/gemm; bias gradients use the
-// deterministic column sums of kernels/elementwise. No broadcasting beyond what ops.hpp states.
+// Linear-algebra ops (matmul, bmm, linear, linear_gelu, linear_residual): shape checks, the
+// forward GEMM and the backward closure side by side. All products go through kernels/gemm; bias
+// gradients use the deterministic column sums of kernels/elementwise. No broadcasting beyond what
+// ops.hpp states.
 #include "autograd/ops.hpp"
 #include "autograd/ops_profile.hpp"
 #include "kernels/elementwise.hpp"

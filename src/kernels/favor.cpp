@@ -129,7 +129,8 @@ int64_t block_rows(int64_t F) { return std::max<int64_t>(12, 8192 / F / 12 * 12)
 
 // u [M, F] = x' W^T for M rows of x (row stride ld). Every element is one fixed-order sum over d,
 // whatever M: a block's rows get the same bits in forward and backward.
-VIT_ALWAYS_INLINE void project(float* u, const float* x, int64_t ld, int64_t M, const FeatureSetup& fs) {
+VIT_ALWAYS_INLINE void project(float* u, const float* x, int64_t ld, int64_t M,
+                               const FeatureSetup& fs) {
   if (fs.wt) detail::scores(u, fs.F, x, ld, M, fs.wt, fs.F, fs.d);
   else gemm(false, true, M, fs.F, fs.d, fs.xscale, x, ld, fs.w, fs.d, 0.0f, u, fs.F);
 }
@@ -171,7 +172,8 @@ VIT_ALWAYS_INLINE void times_t(float* c, const float* a, int64_t lda, int64_t M,
 VIT_ALWAYS_INLINE void times(float* c, int64_t ldc, bool add, const float* a, int64_t M,
                              const float* b, const FeatureSetup& fs) {
   const int64_t d = fs.d, F = fs.F;
-  if (fs.wt) detail::values(c, ldc, add ? detail::Write::Add : detail::Write::Store, a, F, 1, M, b, d, F, d);
+  const detail::Write w = add ? detail::Write::Add : detail::Write::Store;
+  if (fs.wt) detail::values(c, ldc, w, a, F, 1, M, b, d, F, d);
   else gemm(false, false, M, d, F, 1.0f, a, F, b, d, add ? 1.0f : 0.0f, c, ldc);
 }
 
@@ -179,7 +181,8 @@ VIT_ALWAYS_INLINE void times(float* c, int64_t ldc, bool add, const float* a, in
 VIT_ALWAYS_INLINE void times_tn(float* c, bool add, const float* a, const float* b, int64_t ldb,
                                 int64_t M, const FeatureSetup& fs) {
   const int64_t d = fs.d, F = fs.F;
-  if (fs.wt) detail::values(c, d, add ? detail::Write::Add : detail::Write::Store, a, 1, F, F, b, ldb, M, d);
+  const detail::Write w = add ? detail::Write::Add : detail::Write::Store;
+  if (fs.wt) detail::values(c, d, w, a, 1, F, F, b, ldb, M, d);
   else gemm(true, false, F, d, M, 1.0f, a, F, b, ldb, add ? 1.0f : 0.0f, c, d);
 }
 
@@ -275,7 +278,8 @@ VIT_ALWAYS_INLINE void forward_pair_body(float* o, int64_t ldo, float* kv, float
   float *u = s.u.data(), *phi = s.phi.data(), *p = s.p.data();
   // Keys: kv = phi(K)^T V, ksum = phi(K)^T 1. The keys' stabiliser is one max over all their
   // projections, so they are all projected first (block by block, as the backward does).
-  for (int64_t n0 = 0; n0 < N; n0 += R) project(u + n0 * F, x.k + n0 * ld, ld, std::min(R, N - n0), fs);
+  for (int64_t n0 = 0; n0 < N; n0 += R)
+    project(u + n0 * F, x.k + n0 * ld, ld, std::min(R, N - n0), fs);
   *key_stab = fs.softmax ? row_max(u, N * F) : 0.0f;
   std::fill(ksum, ksum + F, 0.0f);
   for (int64_t n0 = 0; n0 < N; n0 += R) {

@@ -112,14 +112,15 @@ TEST(OpsLinalg, LinearResidualGradcheck) {
     Shape sy = sx;
     sy.back() = 6;
     Var x = param(sx, 70), w = param({6, sx.back()}, 71), b = param({6}, 72), r = param(sy, 73);
-    auto res = gradcheck([](const std::vector<Var>& v) { return linear_residual(v[0], v[1], v[2], v[3]); },
-                         {x, w, b, r});
+    auto res = gradcheck(
+        [](const std::vector<Var>& v) { return linear_residual(v[0], v[1], v[2], v[3]); },
+        {x, w, b, r});
     EXPECT_TRUE(res.ok) << res.report;
   }
   // The residual the same Var as the input (y = x + x w^T + b): both gradients accumulate.
   Var x = param({4, 5}, 74), w = param({5, 5}, 75), b = param({5}, 76);
-  auto same = gradcheck([](const std::vector<Var>& v) { return linear_residual(v[0], v[1], v[2], v[0]); },
-                        {x, w, b});
+  auto same = gradcheck(
+      [](const std::vector<Var>& v) { return linear_residual(v[0], v[1], v[2], v[0]); }, {x, w, b});
   EXPECT_TRUE(same.ok) << same.report;
 }
 
