@@ -54,7 +54,7 @@ constexpr float kFavorMinDen = 1e-30f;
 // den [B, H, N] = phi(Q) ksum (before the clamp), key_stab [B, H]. projection [F, d].
 // Stabilisers (softmax map): per query row max_f w_f.q'; per (b, h) key_stab = the max over keys
 // and features of w_f.k' (0 for the relu map). Parallel over (b, h): each pair's sums run in a
-// fixed order on one thread; rows go in blocks small enough for L1.
+// fixed order on one thread; rows go in cache-sized blocks.
 void favor_forward(float* out, float* kv, float* ksum, float* den, float* key_stab,
                    const float* qkv, const float* projection, const FavorDims& dims, FavorMap map,
                    float eps);
