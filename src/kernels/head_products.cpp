@@ -8,66 +8,31 @@ namespace vit::kernels::detail {
 
 namespace {
 
-// C[r * ldc + j] = sum_{t < d} A[r * lda + t] Bt[t * Np + j] for r < R, 8V columns from bt.
-template <int R, int V>
-VIT_AVX2_FMA inline void score_tile(float* c, int64_t ldc, const float* a, int64_t lda,
-                                       const float* bt, int64_t Np, int64_t d) {
-  __m256 acc[R][V];
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
-  for (int64_t t = 0; t < d; ++t) {
-    __m256 b[V];
-#pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) b[v] = _mm256_loadu_ps(bt + t * Np + 8 * v);
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      const __m256 x = _mm256_broadcast_ss(a + r * lda + t);
-#pragma GCC unroll 4
-      for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(x, b[v], acc[r][v]);
-    }
-  }
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) _mm256_storeu_ps(c + r * ldc + 8 * v, acc[r][v]);
-}
-
-template <int R>
-VIT_AVX2_FMA void score_rows(float* c, int64_t ldc, const float* a, int64_t lda,
-                                const float* bt, int64_t Np, int64_t d) {
-  int64_t j = 0;
-  for (; j + 24 <= Np; j += 24) score_tile<R, 3>(c + j, ldc, a, lda, bt + j, Np, d);
-  if (Np - j == 16) score_tile<R, 2>(c + j, ldc, a, lda, bt + j, Np, d);
-  if (Np - j == 8) score_tile<R, 1>(c + j, ldc, a, lda, bt + j, Np, d);
-}
-
 // C[r * ldc + c] (written as w says) sum_{k < K} A[r * a_rs + k * a_ks] B[k * ldb + c] for r < R and
 // 8V columns from b.
 template <int R, int V>
-VIT_AVX2_FMA inline void value_tile(float* c, int64_t ldc, Write w, const float* a,
+VIT_AVX2_FMA VIT_ALWAYS_INLINE void value_tile(float* c, int64_t ldc, Write w, const float* a,
                                        int64_t a_rs, int64_t a_ks, const float* b, int64_t ldb,
                                        int64_t K) {
   __m256 acc[R][V];
-#pragma GCC unroll 6
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     __m256 bk[V];
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int v = 0; v < V; ++v) bk[v] = _mm256_loadu_ps(b + k * ldb + 8 * v);
-#pragma GCC unroll 6
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m256 x = _mm256_broadcast_ss(a + r * a_rs + k * a_ks);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
       for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(x, bk[v], acc[r][v]);
     }
   }
-#pragma GCC unroll 6
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int v = 0; v < V; ++v) {
       float* cv = c + r * ldc + 8 * v;
       switch (w) {
@@ -76,6 +41,17 @@ VIT_AVX2_FMA inline void value_tile(float* c, int64_t ldc, Write w, const float*
         case Write::Add: _mm256_storeu_ps(cv, _mm256_add_ps(_mm256_loadu_ps(cv), acc[r][v])); break;
       }
     }
+}
+
+// Scores are the same tile with A read by rows (a_ks = 1) and Bt as B: 24 columns at a time.
+template <int R>
+VIT_AVX2_FMA void score_rows(float* c, int64_t ldc, const float* a, int64_t lda,
+                                const float* bt, int64_t Np, int64_t d) {
+  int64_t j = 0;
+  for (; j + 24 <= Np; j += 24)
+    value_tile<R, 3>(c + j, ldc, Write::Store, a, lda, 1, bt + j, Np, d);
+  if (Np - j == 16) value_tile<R, 2>(c + j, ldc, Write::Store, a, lda, 1, bt + j, Np, d);
+  if (Np - j == 8) value_tile<R, 1>(c + j, ldc, Write::Store, a, lda, 1, bt + j, Np, d);
 }
 
 template <int R>
