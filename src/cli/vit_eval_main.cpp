@@ -103,7 +103,8 @@ int main(int argc, char** argv) {
     config.model.channels = config.data.channels;
     if (config.model.num_classes < 1) fail(ErrorKind::Data, "the weights carry no class list: give --data");
     ViT model(config.model, config.train.seed);
-    model.load_state_dict(weights_state, /*strict=*/true);
+    with_source(checkpoint.empty() ? weights : checkpoint,
+                [&] { model.load_state_dict(weights_state, /*strict=*/true); });
     spdlog::info("model: {} params, {} classes", model.num_parameters(), classes.size());
 
     FinalRecord fin;

@@ -62,6 +62,17 @@ template <typename... Args>
   throw Error(kind, detail::concat(args...));
 }
 
+// Runs f(); an Error it throws is rethrown, same kind, as "<source>: <message>" (the file a
+// state dict or optimizer state came from, for errors raised where the file is not known).
+template <typename F>
+void with_source(const std::string& source, F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    throw Error(e.kind(), source + ": " + e.what());
+  }
+}
+
 }  // namespace vit
 
 #define VIT_CHECK(cond, ...)                                                                   \

@@ -193,7 +193,7 @@ void Trainer::build_model() {
       }
       state.emplace_back(name, it->second);
     }
-    model_->load_state_dict(state, /*strict=*/false);
+    with_source(opt_.init_weights, [&] { model_->load_state_dict(state, /*strict=*/false); });
     spdlog::info("initialised {} tensors from {}", state.size(), opt_.init_weights);
   }
   params_ = model_->parameters();
@@ -244,8 +244,10 @@ void Trainer::resume_or_init() {
     else optim_state.tensors.emplace_back(name, t);
   }
   for (auto& [name, v] : ck->train.counters) optim_state.ints.emplace_back(name, v);
-  model_->load_state_dict(model_state, true);
-  optim_->load_state(optim_state);
+  with_source(path, [&] {
+    model_->load_state_dict(model_state, true);
+    optim_->load_state(optim_state);
+  });
   step_ = ck->train.step;
   skipped_ = ck->train.skipped_steps;
   best_top1_ = ck->train.best_eval_top1;

@@ -238,10 +238,17 @@ expect 0 ck_nan_allowed "" "$E" --checkpoint "$W/ck/nan_weight.safetensors" --da
 for name in nan_weight negative_adam_v wrong_shape missing_tensor extra_tensor checksum_flip format_version_2 dup_key overlap; do
   [[ -f $W/ck/$name.safetensors ]] || continue
   mention=$(awk -v n="$name" '$1 == n {print $2}' "$W/ck/cases.txt")
-  expect 65 "resume_$name" "" run --out "$R" --resume "$W/ck/$name.safetensors" && \
-    { grep -a '^error: ' "$W/resume_$name.err" | grep -qF -e "$name.safetensors" -e "${mention:-$name.safetensors}" -e "${mention#model.}" \
-      || bad "resume_$name: error names neither the file nor the tensor: $(grep -a '^error: ' "$W/resume_$name.err")"; }
+  expect 65 "resume_$name" "$name.safetensors" run --out "$R" --resume "$W/ck/$name.safetensors" && \
+    { grep -a '^error: ' "$W/resume_$name.err" | grep -qF -e "${mention:-$name.safetensors}" -e "${mention#model.}" \
+      || bad "resume_$name: error does not name the tensor: $(grep -a '^error: ' "$W/resume_$name.err")"; }
 done
+# weights of another model's shape: the error names the weights file (and the tensor)
+"$E" --checkpoint "$CK" --export-weights "$W/timm.safetensors" >/dev/null 2>&1 || bad "export weights"
+sed 's/"dim": 16/"dim": 32/' "$CFG" >"$W/dim32.json"
+expect 65 eval_weights_shape "timm.safetensors: state dict: wrong shape for" "$E" --weights "$W/timm.safetensors" \
+  --config "$W/dim32.json" --data "$W/val"
+expect 65 init_weights_shape "timm.safetensors: state dict: wrong shape for" run --out "$W/rd-w" --steps 1 \
+  --init-weights "$W/timm.safetensors" --set model.dim=32
 # truncation at every length 0..64 and at 50 pseudo-random cut points
 size=$(stat -c %s "$CK")
 cuts=$(python3 -c 'import random,sys; r=random.Random(7); n=int(sys.argv[1]); print(*(list(range(65)) + sorted(r.sample(range(65, n), 50))))' "$size")
