@@ -522,7 +522,8 @@ void apply_override(Config& config, const std::string& assignment) {
     start = dot + 1;
   }
   StrictJson value = parse_json_strict(text);
-  const json parsed = value.ok ? value.value : json(text);
+  if (value.overflow) fail_config(source, key + ": " + value.error);
+  const json parsed = value.ok ? value.value : json(text);  // not JSON: taken as a string
 
   json doc = json::parse(to_document(config).dump());
   json* node = &doc;

@@ -18,6 +18,13 @@ struct Frame {
   std::string current_key;
 };
 
+// The dotted key path of the open objects ("optim.lr"; "[]" for an array level).
+std::string key_path(const std::vector<Frame>& stack) {
+  std::string path;
+  for (const Frame& f : stack) path += (path.empty() ? "" : ".") + f.current_key;
+  return path;
+}
+
 }  // namespace
 
 std::string json_error_text(const std::exception& e) {
@@ -53,9 +60,7 @@ StrictJson parse_json_strict(const std::string& text) {
         const std::string key = parsed.get<std::string>();
         top.current_key = key;
         if (!top.keys.insert(key).second) {
-          std::string path;
-          for (const Frame& f : stack) path += (path.empty() ? "" : ".") + f.current_key;
-          throw DuplicateKey{path};
+          throw DuplicateKey{key_path(stack)};
         }
         break;
       }
@@ -69,6 +74,10 @@ StrictJson parse_json_strict(const std::string& text) {
     out.ok = true;
   } catch (const DuplicateKey& d) {
     out.error = "duplicate key " + d.path;
+  } catch (const nlohmann::json::out_of_range& e) {  // a number overflowing a double: no
+    const std::string path = key_path(stack);          // position, so name the key
+    out.error = (path.empty() ? "" : path + ": ") + json_error_text(e);
+    out.overflow = true;
   } catch (const nlohmann::json::exception& e) {
     out.error = json_error_text(e);
   }

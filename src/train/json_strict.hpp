@@ -11,7 +11,9 @@ namespace vit {
 struct StrictJson {
   bool ok = false;
   nlohmann::json value;
-  std::string error;  // "line L, column C: ..." or "duplicate key a.b"; empty when ok
+  std::string error;  // "line L, column C: ...", "duplicate key a.b" or "a.b: number overflow
+                      // parsing '1e400'"; empty when ok
+  bool overflow = false;  // the error is a number out of a double's range
 };
 
 // Parse `text` as one JSON document: no comments, no trailing commas, no duplicate keys at any

@@ -101,7 +101,7 @@ expect 78 cfg_fractional_int "train.epochs" "$T" --config "$W/frac.json" --out "
 cfg negbs '{"train": {"batch_size": -1}}'
 expect 78 cfg_negative_size "train.batch_size" "$T" --config "$W/negbs.json" --out "$R"
 cfg huge '{"optim": {"lr": 1e400}}'
-expect 78 cfg_out_of_range "huge.json" "$T" --config "$W/huge.json" --out "$R"
+expect 78 cfg_out_of_range "huge.json: optim.lr: number overflow" "$T" --config "$W/huge.json" --out "$R"
 cfg deep "$(python3 -c 'print("[" * 100000 + "]" * 100000)')"
 expect 78 cfg_deep_nesting "deep.json" "$T" --config "$W/deep.json" --out "$R"
 # per-key and cross-field rules through --set (the base config is valid); all run against R

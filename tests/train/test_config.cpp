@@ -98,7 +98,9 @@ TEST(Config, RangesAllReportedAtOnce) {
   const std::string path = dir.write("c.json", R"({"model": {"dropout": 1.5}, "optim": {"lr": 0, "betas": [0.9, 1.0]}})");
   expect_error([&] { parse_config_file(path); }, ErrorKind::Config,
                {path, "model.dropout: must be in [0, 1)", "optim.lr: must be > 0", "optim.betas[1]"});
-  expect_file_error(R"({"optim": {"lr": 1e400}})", {"1e400"});
+  // A number overflowing a double has no position from the parser: its key path is named.
+  expect_file_error(R"({"optim": {"lr": 1e400}})", {"optim.lr: number overflow parsing '1e400'"});
+  expect_file_error(R"({"data": {"mean": [0.5, -1e999]}})", {"data.mean.[]: number overflow"});
   expect_file_error(R"({"optim": {"weight_decay": -0.1}})", {"optim.weight_decay"});
   expect_file_error(R"({"optim": {"lookahead": {"alpha": 1.5}}})", {"optim.lookahead.alpha"});
   expect_file_error(R"({"optim": {"lookahead": {"k": 0}}})", {"optim.lookahead.k"});
@@ -169,6 +171,8 @@ TEST(Config, OverrideErrorsNameTheAssignment) {
   expect_error([&] { apply_override(c, "train.epochs=2.5"); }, ErrorKind::Config, {"train.epochs"});
   expect_error([&] { apply_override(c, "train.seed=007"); }, ErrorKind::Config, {"train.seed: expected integer, got string"});
   expect_error([&] { apply_override(c, "train.epochs.x=1"); }, ErrorKind::Config, {"train.epochs is a"});
+  expect_error([&] { apply_override(c, "optim.lr=1e400"); }, ErrorKind::Config,
+               {"--set optim.lr=1e400", "optim.lr: number overflow parsing '1e400'"});  // not a string
   expect_error([&] { apply_override(c, "optim.lr"); }, ErrorKind::Config, {"key.path=value"});
   expect_error([&] { apply_override(c, "optim..lr=1"); }, ErrorKind::Config, {"empty component"});
   const Config before = c;
