@@ -77,6 +77,12 @@ for line in open(sys.argv[1]):
     d=json.loads(line)
     if d.get("name")=="fma_probe": continue
     print(d.get(sys.argv[2],"")); break' "$1" "$2"; }
+# CPU time the hypervisor stole from this VM (all CPUs), as "steal total" jiffies; steal_pct
+# gives the percentage between two readings. A run with steal well above 0 is a disturbed run: two
+# threads in lock-step wait for the slower vCPU, which costs us more than PyTorch.
+stolen() { awk '/^cpu /{t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t; exit}' /proc/stat; }
+steal_pct() { awk -v a="$1" -v b="$2" 'BEGIN {split(a, x, " "); split(b, y, " ");
+  printf "%.1f", (y[2] > x[2]) ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0}'; }
 median() { "$PY" -c 'import statistics,sys
 v=[float(x) for x in sys.argv[1:] if x]
 print(round(statistics.median(v),2) if v else "")' "$@"; }
@@ -84,20 +90,24 @@ print(round(statistics.median(v),2) if v else "")' "$@"; }
 ROWS=()
 for c in "${CASES[@]}"; do
   IFS='|' read -r label ours theirs <<<"$c"
-  ov=(); tv=(); orss=(); trss=(); bv=()
+  ov=(); tv=(); orss=(); trss=(); bv=(); ost=(); tst=()
   for ((r = 0; r < ROUNDS; r++)); do
     if [[ -n "$BASELINE" ]]; then
       # shellcheck disable=SC2086
       "$BASELINE" --no-probe --threads "$THREADS" --windows "$WINDOWS" --window-seconds "$WSEC" $ours >"$TMP/b" 2>/dev/null || true
       bv+=("$(field "$TMP/b" img_s)")
     fi
+    s0=$(stolen)
     # shellcheck disable=SC2086
     "$BENCH" --no-probe --threads "$THREADS" --windows "$WINDOWS" --window-seconds "$WSEC" $ours >"$TMP/o" 2>"$TMP/oe" || true
+    s1=$(stolen)
     # shellcheck disable=SC2086
     "$PY" "$TORCH_REF" bench --threads "$THREADS" --windows "$WINDOWS" --window-sec "$WSEC" $theirs >"$TMP/t" 2>"$TMP/te" || true
+    s2=$(stolen)
     ov+=("$(field "$TMP/o" img_s)"); tv+=("$(field "$TMP/t" img_s)")
     orss+=("$(field "$TMP/o" peak_rss_mib)"); trss+=("$(field "$TMP/t" peak_rss_mib)")
-    echo "$label round $((r + 1)): ours ${ov[-1]} img/s, torch ${tv[-1]} img/s" >&2
+    ost+=("$(steal_pct "$s0" "$s1")"); tst+=("$(steal_pct "$s1" "$s2")")
+    echo "$label round $((r + 1)): ours ${ov[-1]} img/s (steal ${ost[-1]}%), torch ${tv[-1]} img/s (steal ${tst[-1]}%)" >&2
   done
   om=$(median "${ov[@]}"); tm=$(median "${tv[@]}")
   if [[ "$label" == "W1 train" ]]; then W1_IMG_S="$om"; fi
@@ -106,9 +116,9 @@ try: print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}x")
 except Exception: print("n/a")' "$om" "$tm")
   if [[ -n "$BASELINE" ]]; then
     bm=$(median "${bv[@]}")
-    ROWS+=("| $label | $bm | $om | $tm | $ratio | $(median "${orss[@]}") | $(median "${trss[@]}") |")
+    ROWS+=("| $label | $bm | $om | $tm | $ratio | $(median "${orss[@]}") | $(median "${trss[@]}") | $(median "${ost[@]}") / $(median "${tst[@]}") |")
   else
-    ROWS+=("| $label | $om | $tm | $ratio | $(median "${orss[@]}") | $(median "${trss[@]}") |")
+    ROWS+=("| $label | $om | $tm | $ratio | $(median "${orss[@]}") | $(median "${trss[@]}") | $(median "${ost[@]}") / $(median "${tst[@]}") |")
   fi
 done
 
@@ -128,9 +138,9 @@ if [[ $QUICK -eq 1 ]]; then CMD+=" --quick"; fi
 if [[ -n "$BASELINE" ]]; then CMD+=" --baseline $BASELINE"; fi
 CMD+=" --rounds $ROUNDS --threads $THREADS --windows $WINDOWS --window-seconds $WSEC"
 if [[ -n "$BASELINE" ]]; then
-  HDR=("| workload | before img/s | ours img/s | torch img/s | ours/torch | ours peak RSS MiB | torch peak RSS MiB |" "|---|---|---|---|---|---|---|")
+  HDR=("| workload | before img/s | ours img/s | torch img/s | ours/torch | ours peak RSS MiB | torch peak RSS MiB | host steal % ours / torch |" "|---|---|---|---|---|---|---|---|")
 else
-  HDR=("| workload | ours img/s | torch img/s | ours/torch | ours peak RSS MiB | torch peak RSS MiB |" "|---|---|---|---|---|---|")
+  HDR=("| workload | ours img/s | torch img/s | ours/torch | ours peak RSS MiB | torch peak RSS MiB | host steal % ours / torch |" "|---|---|---|---|---|---|---|")
 fi
 TABLE="$(printf '%s\n' "${HDR[@]}" "${ROWS[@]}")"
 echo "$TABLE"
@@ -140,6 +150,8 @@ if [[ $WRITE -eq 1 ]]; then
     echo "# vit-bench vs PyTorch (latest run)"
     echo
     echo "Medians over $ROUNDS interleaved rounds (each the median of $WINDOWS windows of ~${WSEC} s), $THREADS threads."
+    echo "Host steal: the share of CPU time the hypervisor took from this VM while each side ran"
+    echo "(/proc/stat; median of the rounds): well above 0, the run was disturbed."
     echo
     echo "- command: \`$CMD\`"
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
