@@ -71,6 +71,12 @@ Var drop_path(const Var& x, float p, Rng& rng);
 // for backward (only the row log-sum-exp, B*H*N floats). attn_dropout > 0 drops probabilities
 // with a mask hashed from (dropout_key, b, h, i, j), re-created in backward.
 Var attention(const Var& qkv, int64_t heads, float attn_dropout = 0.0f, uint64_t dropout_key = 0);
+// attention(linear(x, w, b), heads) without dropout: x [B, N, C], w [3D, C], b [3D] or undefined.
+// The same values; in training, when the in-cache head kernel applies and 3D <= 256, backward
+// hands each few samples' dqkv straight to the projection's backward while it is in cache (dx
+// rows, and w's and b's gradients as kReduceChunks fixed partial sums added in order), instead of
+// writing all of dqkv out and reading it back twice. Otherwise it is that composition.
+Var qkv_attention(const Var& x, const Var& w, const Var& b, int64_t heads);
 
 enum class FavorKernel { Softmax, Relu };
 // FAVOR+ (Performer) attention from qkv [B, N, 3D] with projection [F, d] (rows are random

@@ -1,16 +1,32 @@
 // Attention ops: exact softmax attention (kernels/attention) and FAVOR+ (kernels/favor), each a
 // shape check, a forward kernel call and the backward closure beside it. The closures capture
 // only what their backward kernel reads; the memory each keeps alive is noted at the capture.
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "autograd/ops.hpp"
 #include "autograd/ops_profile.hpp"
 #include "kernels/attention.hpp"
+#include "kernels/elementwise.hpp"
+#include "kernels/gemm.hpp"
 #include "kernels/favor.hpp"
 
 namespace vit {
 
 namespace {
+// Short sequences in training keep the attention probabilities for backward (up to this many
+// floats per call, 64 MiB, and this many tokens).
+constexpr int64_t kKeepProbs = int64_t{1} << 24;
+constexpr int64_t kKeepProbsMaxTokens = 1024;
+
+// x, w and b when defined: a projection's inputs.
+std::vector<Var> linear_inputs(const Var& x, const Var& w, const Var& b) {
+  std::vector<Var> in{x, w};
+  if (b.defined()) in.push_back(b);
+  return in;
+}
+
 // qkv [B, N, 3D] with D divisible by heads -> (B, N, H, d).
 void check_qkv(const Var& qkv, int64_t heads, const char* op, int64_t& B, int64_t& N, int64_t& d) {
   VIT_CHECK(qkv.defined() && qkv.value().dim() == 3, op, ": qkv must be [B, N, 3D], got ",
@@ -36,10 +52,9 @@ Var attention(const Var& qkv, int64_t heads, float attn_dropout, uint64_t dropou
   // Short sequences in training keep the probabilities (~B*H*N*N floats, at most kKeepProbs):
   // backward then skips recomputing them. Long ones keep the row log-sum-exp instead; eval
   // keeps neither.
-  constexpr int64_t kKeepProbs = int64_t{1} << 24;  // 64 MiB per attention call
   const bool grad = grad_enabled() && qkv.requires_grad();
   const int64_t probs_floats = kernels::attention_probs_floats(dims, drop);
-  const bool keep = grad && N <= 1024 && probs_floats <= kKeepProbs;
+  const bool keep = grad && N <= kKeepProbsMaxTokens && probs_floats <= kKeepProbs;
   Tensor probs = keep ? Tensor::empty({probs_floats}) : Tensor();
   Tensor lse = grad && !keep ? Tensor::empty({B, heads, N}) : Tensor();
   kernels::attention_forward(out.data(), lse.defined() ? lse.data() : nullptr,
@@ -54,6 +69,66 @@ Var attention(const Var& qkv, int64_t heads, float attn_dropout, uint64_t dropou
                                 lse.defined() ? lse.data() : nullptr, qkv.value().data(),
                                 dims, drop, probs.defined() ? probs.data() : nullptr, fresh);
   }, "attention");
+}
+
+Var qkv_attention(const Var& x, const Var& w, const Var& b, int64_t heads) {
+  VIT_CHECK(x.defined() && w.defined() && x.value().dim() == 3 && w.value().dim() == 2,
+            "qkv_attention: need x [B, N, C] and w [3D, C], got ",
+            x.defined() ? x.shape() : Shape{}, " and ", w.defined() ? w.shape() : Shape{});
+  const int64_t B = x.size(0), N = x.size(1), C = x.size(2), three_d = w.size(0);
+  // Per group of samples, dx rows = dqkv w reads w in place when 3D <= 256 (kernels/gemm); a
+  // wider w would be packed again for every group.
+  constexpr int64_t kMaxFusedWidth = 256;
+  // Groups of up to 128 rows: dqkv stays in L2 and dx's product reads w in place.
+  constexpr int64_t kGroupRows = 128;
+  const bool grad = grad_enabled() && (x.requires_grad() || w.requires_grad() ||
+                                       (b.defined() && b.requires_grad()));
+  const int64_t d = heads > 0 && three_d % (3 * heads) == 0 ? three_d / 3 / heads : 0;
+  const kernels::AttentionDims dims{B, N, heads, d};
+  if (!grad || three_d > kMaxFusedWidth || w.size(1) != C || d == 0 ||
+      !kernels::attention_in_cache(dims, {}) ||
+      kernels::attention_probs_floats(dims, {}) > kKeepProbs)
+    return attention(linear(x, w, b), heads);
+  if (b.defined())
+    VIT_CHECK(b.value().dim() == 1 && b.size(0) == three_d, "qkv_attention: bias ", b.shape(),
+              " must be [", three_d, "] for w ", w.shape());
+  Tensor qkv = Tensor::empty({B, N, three_d});
+  kernels::gemm_bias(false, true, B * N, three_d, C, 1.0f, x.value().data(), C, w.value().data(),
+                     C, 0.0f, qkv.data(), three_d, b.defined() ? b.value().data() : nullptr);
+  Tensor out = Tensor::empty({B, N, three_d / 3});
+  Tensor probs = Tensor::empty({kernels::attention_probs_floats(dims, {})});
+  kernels::attention_forward(out.data(), nullptr, qkv.data(), dims, {}, probs.data());
+  // Held for backward: x (as linear would), qkv and probs (as attention would).
+  return profiled_record(out, linear_inputs(x, w, b), [x, w, b, qkv, probs, dims, N, C,
+                                                      three_d](const Tensor& dout) {
+    const int64_t chunks = std::min(dims.batch, kReduceChunks);
+    bool fresh = false;
+    float* dx = x.requires_grad() ? x.grad_for_write(fresh) : nullptr;
+    Tensor dw = w.requires_grad() ? Tensor::zeros({chunks, three_d, C}) : Tensor();
+    const bool bias = b.defined() && b.requires_grad();
+    Tensor db = bias ? Tensor::zeros({chunks, three_d}) : Tensor();
+    const float* xv = x.value().data();
+    const float* wv = w.value().data();
+    kernels::attention_backward_by_samples(
+        dout.data(), probs.data(), qkv.data(), dims, chunks, std::max<int64_t>(1, kGroupRows / N),
+        [&](int64_t c, int64_t s0, int64_t s1, const float* g) {
+          const int64_t r0 = s0 * N, rows = (s1 - s0) * N;
+          if (dx)  // dx = dqkv w
+            kernels::gemm(false, false, rows, C, three_d, 1.0f, g, three_d, wv, C,
+                          fresh ? 0.0f : 1.0f, dx + r0 * C, C);
+          if (dw.defined())  // chunk c's share of dw = dqkv^T x
+            kernels::gemm(true, false, three_d, C, rows, 1.0f, g, three_d, xv + r0 * C, C, 1.0f,
+                          dw.data() + c * three_d * C, C);
+          if (bias) {
+            float* dbc = db.data() + c * three_d;
+            for (int64_t r = 0; r < rows; ++r)
+              for (int64_t j = 0; j < three_d; ++j) dbc[j] += g[r * three_d + j];
+          }
+        });
+    // The chunks' partial sums, added in chunk order.
+    if (dw.defined()) kernels::column_sums(w.grad().data(), dw.data(), chunks, three_d * C);
+    if (bias) kernels::column_sums(b.grad().data(), db.data(), chunks, three_d);
+  }, "qkv_attention");
 }
 
 Var favor_attention(const Var& qkv, int64_t heads, const Tensor& projection, FavorKernel kernel,

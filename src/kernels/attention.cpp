@@ -11,6 +11,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
 #include "kernels/attention_head.hpp"
@@ -262,25 +263,34 @@ void heads_forward(float* out, float* lse, float* probs, const float* qkv, const
   });
 }
 
+// What head bh's backward reads: its q, k, v and dout rows, and its kept probabilities.
+void prefetch_head_backward(const float* qkv, const float* dout, const float* probs,
+                            const AttentionDims& dims, int64_t bh) {
+  const int64_t N = dims.tokens, H = dims.heads, d = dims.head_dim, D = H * d;
+  prefetch_head(qkv, dims, bh);
+  prefetch_rows(dout + bh / H * N * D + bh % H * d, N, D, d);
+  if (probs) prefetch_rows(probs + bh * N * detail::padded_tokens(N), 1, 0, N * detail::padded_tokens(N));
+}
+
+// Head bh's dq, dk, dv into g (its sample's dq at g + h * d, dk at + D, dv at + 2D; rows 3D apart).
+void head_backward_at(float* g, bool fresh, bool stream, const float* dout, const float* probs,
+                      const float* qkv, const AttentionDims& dims, int64_t bh, float* scratch) {
+  const int64_t N = dims.tokens, H = dims.heads, d = dims.head_dim, D = H * d;
+  const int64_t h = bh % H;
+  detail::head_backward(head_operands(qkv, dims, bh), dout + bh / H * N * D + h * d, D,
+                        probs ? probs + bh * N * detail::padded_tokens(N) : nullptr, g + h * d,
+                        g + D + h * d, g + 2 * D + h * d, 3 * D, fresh, stream, scratch);
+}
+
 void heads_backward(float* dqkv, bool fresh, const float* dout, const float* probs,
                     const float* qkv, const AttentionDims& dims) {
   const int64_t N = dims.tokens, H = dims.heads, d = dims.head_dim, D = H * d;
-  const int64_t Np = detail::padded_tokens(N);
   parallel_range(0, dims.batch * H, grain_for(4 * N * N * d), [&](int64_t lo, int64_t hi) {
     std::vector<float> scratch(static_cast<size_t>(detail::head_scratch_floats(N, d)));
     for (int64_t bh = lo; bh < hi; ++bh) {
-      const int64_t b = bh / H, h = bh % H;
-      float* g = dqkv + b * N * 3 * D + h * d;  // dq of this head; dk at + D, dv at + 2D
-      const int64_t o = b * N * D + h * d;
-      if (bh + 1 < hi) {
-        const int64_t o1 = (bh + 1) / H * N * D + (bh + 1) % H * d;
-        prefetch_head(qkv, dims, bh + 1);
-        prefetch_rows(dout + o1, N, D, d);
-        if (probs) prefetch_rows(probs + (bh + 1) * N * Np, 1, 0, N * Np);
-      }
-      detail::head_backward(head_operands(qkv, dims, bh), dout + o, D,
-                            probs ? probs + bh * N * Np : nullptr, g, g + D, g + 2 * D, 3 * D,
-                            fresh, scratch.data());
+      if (bh + 1 < hi) prefetch_head_backward(qkv, dout, probs, dims, bh + 1);
+      head_backward_at(dqkv + bh / H * N * 3 * D, fresh, true, dout, probs, qkv, dims, bh,
+                       scratch.data());
     }
   });
 }
@@ -442,6 +452,35 @@ void attention_backward(float* dqkv, const float* dout, const float* out, const 
           for (int64_t c = 0; c < d; ++c) dst[c] += dq[r * d + c];
         }
       }
+    }
+  });
+}
+
+bool attention_in_cache(const AttentionDims& dims, const AttentionDropout& dropout) {
+  return use_head_kernel(dims, dropout);
+}
+
+void attention_backward_by_samples(const float* dout, const float* probs, const float* qkv,
+                                   const AttentionDims& dims, int64_t chunks, int64_t group,
+                                   const DqkvConsumer& consume) {
+  VIT_CHECK(attention_in_cache(dims, {}) && probs && chunks > 0 && group > 0,
+            "attention_backward_by_samples: needs the head kernel, the kept probabilities, and "
+            "positive chunks and group");
+  const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim;
+  const int64_t row = N * 3 * H * d;  // one sample's dqkv
+  parallel_for(0, chunks, [&](int64_t c) {
+    thread_local std::vector<float> g;  // grow-only: a fresh mapping per call would page-fault
+    if (g.size() < static_cast<size_t>(group * row)) g.resize(static_cast<size_t>(group * row));
+    std::vector<float> scratch(static_cast<size_t>(detail::head_scratch_floats(N, d)));
+    const int64_t end = B * (c + 1) / chunks;
+    for (int64_t s0 = B * c / chunks; s0 < end; s0 += group) {
+      const int64_t s1 = std::min(s0 + group, end);
+      for (int64_t bh = s0 * H; bh < s1 * H; ++bh) {
+        if (bh + 1 < end * H) prefetch_head_backward(qkv, dout, probs, dims, bh + 1);
+        head_backward_at(g.data() + (bh / H - s0) * row, true, false, dout, probs, qkv, dims, bh,
+                         scratch.data());
+      }
+      consume(c, s0, s1, g.data());
     }
   });
 }

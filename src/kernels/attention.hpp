@@ -7,6 +7,7 @@
 // q at column h*d + c, k at D + h*d + c, v at 2D + h*d + c.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 namespace vit::kernels {
 
@@ -55,5 +56,21 @@ int64_t attention_probs_floats(const AttentionDims& dims, const AttentionDropout
 void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse,
                         const float* qkv, const AttentionDims& dims, const AttentionDropout& dropout,
                         const float* probs = nullptr, bool dqkv_fresh = false);
+
+// Whether attention_forward/backward take the in-cache head kernel for these dims (see
+// AttentionDims::head_kernel): the case attention_backward_by_samples serves.
+bool attention_in_cache(const AttentionDims& dims, const AttentionDropout& dropout);
+
+// attention_backward's gradient for a caller that consumes it at once (the qkv projection's
+// backward), so that it never leaves the cache: requires attention_in_cache(dims, no dropout)
+// and the forward's probs. The batch is cut into `chunks` ranges of samples (B * c / chunks on),
+// run in parallel, each by one thread in order, `group` samples at a time: the dqkv rows of
+// samples [s0, s1) are made in that thread's scratch g [(s1 - s0) * N, 3D], the same bits as
+// attention_backward's, and handed to consume(c, s0, s1, g) on the same thread.
+using DqkvConsumer =
+    std::function<void(int64_t chunk, int64_t s0, int64_t s1, const float* g)>;
+void attention_backward_by_samples(const float* dout, const float* probs, const float* qkv,
+                                   const AttentionDims& dims, int64_t chunks, int64_t group,
+                                   const DqkvConsumer& consume);
 
 }  // namespace vit::kernels

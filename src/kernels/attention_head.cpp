@@ -132,7 +132,7 @@ VIT_AVX2_FMA void head_forward(const HeadOperands& x, float* o, int64_t ldo, flo
 
 VIT_AVX2_FMA void head_backward(const HeadOperands& x, const float* dout, int64_t ldo,
                                 const float* p, float* dq, float* dk, float* dv, int64_t ldg,
-                                bool fresh, float* scratch) {
+                                bool fresh, bool stream_fresh, float* scratch) {
   const int64_t N = x.tokens, Np = padded_tokens(N), d = x.head_dim;
   float* vt = scratch;               // [d, Np]
   float* ds = vt + d * Np;           // [N, Np]: dP, then dS
@@ -158,10 +158,11 @@ VIT_AVX2_FMA void head_backward(const HeadOperands& x, const float* dout, int64_
       _mm256_storeu_ps(dsr + j, _mm256_mul_ps(_mm256_loadu_ps(pr + j), g));
     }
   }
-  // A fresh gradient is streamed (W1 step: attention backward 13 -> 11 ms) when its rows are
-  // 32-byte aligned, as a Tensor's are for d a multiple of 8.
+  // A fresh gradient is streamed (W1 step: attention backward 13 -> 11 ms) when the caller allows
+  // and its rows are 32-byte aligned, as a Tensor's are for d a multiple of 8.
   auto aligned = [](const float* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 32 == 0; };
-  const bool stream = fresh && ldg % 8 == 0 && aligned(dq) && aligned(dk) && aligned(dv);
+  const bool stream = stream_fresh && fresh && ldg % 8 == 0 && aligned(dq) && aligned(dk) &&
+                      aligned(dv);
   const Write w = !fresh ? Write::Add : stream ? Write::Stream : Write::Store;
   values(dv, ldg, w, p, 1, Np, N, dout, ldo, N, d);   // dV = P^T dO
   values(dk, ldg, w, ds, 1, Np, N, x.q, x.ld, N, d);  // dK = dS^T Q
@@ -173,7 +174,7 @@ VIT_AVX2_FMA void head_backward(const HeadOperands& x, const float* dout, int64_
 
 void head_forward(const HeadOperands&, float*, int64_t, float*, float*, float*) {}
 void head_backward(const HeadOperands&, const float*, int64_t, const float*,
-                   float*, float*, float*, int64_t, bool, float*) {}
+                   float*, float*, float*, int64_t, bool, bool, float*) {}
 
 #endif
 

@@ -15,7 +15,7 @@ Attention::Attention(int64_t dim, int64_t heads, float proj_dropout)
 
 Var Attention::forward(const Var& x, const ForwardContext& ctx, uint64_t site,
                        const Var& residual) const {
-  Var mixed = mix(qkv_.forward(x), ctx, site);
+  Var mixed = mix(x, ctx, site);
   if (residual.defined() && !dropout_active(proj_dropout_, ctx))
     return proj_.forward_residual(mixed, residual);
   Var out = maybe_dropout(proj_.forward(mixed), proj_dropout_, ctx, site + 1);

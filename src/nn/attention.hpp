@@ -1,6 +1,6 @@
 // Multi-head self-attention interface with timm's parameters: `qkv` Linear(D, 3D) with bias
 // (rows q, k, v, each head-major) and `proj` Linear(D, D). forward() is shared:
-// qkv -> mix (the token-mixing core, per implementation) -> proj -> dropout.
+// mix (the qkv projection and the token-mixing core, per implementation) -> proj -> dropout.
 // Implementations: SoftmaxAttention (exact, tiled) and FavorAttention (Performer, linear in N).
 #pragma once
 #include "nn/linear.hpp"
@@ -20,8 +20,8 @@ class Attention : public Module {
   const Linear& proj() const { return proj_; }
 
  protected:
-  // qkv [B, N, 3D] -> heads merged [B, N, D]
-  virtual Var mix(const Var& qkv, const ForwardContext& ctx, uint64_t site) const = 0;
+  // x [B, N, D] -> qkv() -> heads merged [B, N, D]
+  virtual Var mix(const Var& x, const ForwardContext& ctx, uint64_t site) const = 0;
 
  private:
   int64_t dim_, heads_;

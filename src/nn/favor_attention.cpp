@@ -20,10 +20,10 @@ void FavorAttention::redraw(Rng& rng) {
   projection_.copy_from(fresh);
 }
 
-Var FavorAttention::mix(const Var& qkv, const ForwardContext& ctx, uint64_t site) const {
+Var FavorAttention::mix(const Var& x, const ForwardContext& ctx, uint64_t site) const {
   (void)ctx;
   (void)site;
-  return favor_attention(qkv, heads(), projection_, kernel_, eps_);
+  return favor_attention(qkv().forward(x), heads(), projection_, kernel_, eps_);
 }
 
 }  // namespace vit

@@ -22,7 +22,7 @@ class FavorAttention : public Attention {
   FavorKernel kernel() const { return kernel_; }
 
  protected:
-  Var mix(const Var& qkv, const ForwardContext& ctx, uint64_t site) const override;
+  Var mix(const Var& x, const ForwardContext& ctx, uint64_t site) const override;
 
  private:
   FavorKernel kernel_;

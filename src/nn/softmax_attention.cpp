@@ -1,4 +1,5 @@
-// SoftmaxAttention: attention dropout is keyed by (seed, step, site) and only active in training.
+// SoftmaxAttention: attention dropout is keyed by (seed, step, site) and only active in training;
+// without it the projection and attention are one op (qkv_attention: backward in cache).
 #include "nn/softmax_attention.hpp"
 
 #include "autograd/ops.hpp"
@@ -9,9 +10,10 @@ SoftmaxAttention::SoftmaxAttention(int64_t dim, int64_t heads, float attn_dropou
                                    float proj_dropout)
     : Attention(dim, heads, proj_dropout), attn_dropout_(attn_dropout) {}
 
-Var SoftmaxAttention::mix(const Var& qkv, const ForwardContext& ctx, uint64_t site) const {
+Var SoftmaxAttention::mix(const Var& x, const ForwardContext& ctx, uint64_t site) const {
   const float p = ctx.training ? attn_dropout_ : 0.0f;
-  return attention(qkv, heads(), p, p > 0.0f ? ctx.key(site) : 0);
+  if (p == 0.0f) return qkv_attention(x, qkv().weight(), qkv().bias(), heads());
+  return attention(qkv().forward(x), heads(), p, ctx.key(site));
 }
 
 }  // namespace vit

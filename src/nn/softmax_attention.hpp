@@ -10,7 +10,7 @@ class SoftmaxAttention : public Attention {
   SoftmaxAttention(int64_t dim, int64_t heads, float attn_dropout, float proj_dropout);
 
  protected:
-  Var mix(const Var& qkv, const ForwardContext& ctx, uint64_t site) const override;
+  Var mix(const Var& x, const ForwardContext& ctx, uint64_t site) const override;
 
  private:
   float attn_dropout_;

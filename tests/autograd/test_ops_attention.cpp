@@ -1,11 +1,15 @@
-// attention / favor_attention ops: finite-difference gradchecks (with and without dropout, both
-// FAVOR+ feature maps), shape errors, and the memory bound at N = 4096 tokens (no N x N matrix).
+// attention / qkv_attention / favor_attention ops: finite-difference gradchecks (with and without
+// dropout, both FAVOR+ feature maps), qkv_attention against attention(linear(...)), shape errors,
+// and the memory bound at N = 4096 tokens (no N x N matrix).
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <tuple>
 
 #include "autograd/gradcheck.hpp"
 #include "autograd/ops.hpp"
@@ -79,6 +83,55 @@ TEST(AttentionOp, GradcheckWithDropoutUsesTheForwardMask) {
   }
 }
 
+TEST(QkvAttentionOp, Gradcheck) {
+  // d = 8 with 3D = 48: the in-cache path where the CPU has AVX2 + FMA. B = 3 samples in 3
+  // chunks; N = 50 puts 2 samples in a group, N = 5 all of them. Without bias too.
+  for (auto [B, N, bias] : {std::tuple<int64_t, int64_t, bool>{3, 5, true}, {3, 50, true},
+                            {2, 9, false}}) {
+    Var x(random_tensor({B, N, 12}, 21), true);
+    Var w(random_tensor({48, 12}, 22), true);
+    Var b = bias ? Var(random_tensor({48}, 23), true) : Var();
+    std::vector<Var> in{x, w};
+    if (bias) in.push_back(b);
+    const GradcheckResult r = gradcheck([bias](const std::vector<Var>& v) {
+      return qkv_attention(v[0], v[1], bias ? v[2] : Var(), 2);
+    }, in);
+    EXPECT_TRUE(r.ok) << "B " << B << " N " << N << "\n" << r.report;
+  }
+}
+
+TEST(QkvAttentionOp, MatchesAttentionOfLinear) {
+  // The same forward bits, and the same dx bits (each row's product is the same sum); w's and
+  // b's gradients are summed in a different order (per chunk of samples), so agree to rounding.
+  // B = 20 > 16 chunks (1 or 2 samples each); N = 50 and 9 give groups of 2 and 14 samples;
+  // with N = 9 a second pass adds onto the gradients of the first (x's is not fresh).
+  for (auto [N, heads] : {std::pair<int64_t, int64_t>{50, 4}, {9, 2}}) {
+    const int64_t B = 20, C = 32, D = 64;
+    const Tensor xv = random_tensor({B, N, C}, 31), wv = random_tensor({3 * D, C}, 32);
+    const Tensor bv = random_tensor({3 * D}, 33), seed = random_tensor({B, N, D}, 34);
+    auto run = [&, N = N, heads = heads](bool fused) {
+      Var x(xv.clone(), true), w(wv.clone(), true), b(bv.clone(), true);
+      std::vector<Tensor> got;
+      for (int pass = 0; pass < (N == 9 ? 2 : 1); ++pass) {
+        Var y = fused ? qkv_attention(x, w, b, heads) : attention(linear(x, w, b), heads);
+        backward(y, seed);
+        got = {y.value(), x.grad(), w.grad(), b.grad()};
+      }
+      return got;
+    };
+    const std::vector<Tensor> a = run(true), e = run(false);
+    for (int t = 0; t < 2; ++t)  // y, dx
+      EXPECT_EQ(0, std::memcmp(a[t].data(), e[t].data(), a[t].numel() * sizeof(float))) << t;
+    for (int t = 2; t < 4; ++t) {  // dw, db
+      double worst = 0.0;
+      for (int64_t i = 0; i < a[t].numel(); ++i)
+        worst = std::max(worst, std::fabs(double(a[t][i]) - e[t][i]) / (1.0 + std::fabs(e[t][i])));
+      EXPECT_LT(worst, 1e-5) << "N " << N << " tensor " << t;
+      EXPECT_GT(std::fabs(a[t][0]), 0.0f);
+    }
+  }
+}
+
 TEST(AttentionOp, RejectsBadShapes) {
   Var qkv(Tensor::zeros({2, 5, 25}), true);
   EXPECT_THROW(attention(qkv, 2), Error);                         // 25 not 3 * D
@@ -88,6 +141,11 @@ TEST(AttentionOp, RejectsBadShapes) {
   EXPECT_THROW(favor_attention(Var(Tensor::zeros({1, 2, 24})), 2, Tensor::zeros({8, 3}),
                                FavorKernel::Softmax),
                Error);  // projection width 3 != d = 4
+  Var x(Tensor::zeros({2, 5, 8}), true);
+  EXPECT_THROW(qkv_attention(x, Var(Tensor::zeros({48, 7}), true), Var(), 2), Error);  // C 8 != 7
+  EXPECT_THROW(qkv_attention(x, Var(Tensor::zeros({48, 8}), true), Var(Tensor::zeros({47})), 2),
+               Error);  // bias
+  EXPECT_THROW(qkv_attention(x, Var(Tensor::zeros({48, 8}), true), Var(), 5), Error);  // 16 / 5
 }
 
 TEST(FavorOp, GradcheckSoftmaxKernel) {

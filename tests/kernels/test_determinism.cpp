@@ -1,6 +1,6 @@
 // Thread-count invariance: the same inputs give bit-identical results with 1 and 2 OpenMP
 // threads for layer_norm backward (dx, dweight, dbias), softmax backward, cross-entropy
-// (loss and gradient) and GELU, on shapes big enough to be split over threads.
+// (loss and gradient), GELU and qkv_attention, on shapes big enough to be split over threads.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -70,6 +70,18 @@ TEST(Determinism, ElementwiseAndShapeOps) {
     Var y = mean_tokens(gelu(mul(x, w)));
     backward(y, random_tensor({64, 192}, 72));
     return Grads{{y.value().to_vector(), x.grad().to_vector(), w.grad().to_vector()}};
+  };
+  expect_bit_identical(with_threads(1, run), with_threads(2, run));
+}
+
+TEST(Determinism, QkvAttention) {
+  // W1's shapes (50 tokens, 4 heads of 16) at batch 40: 16 fixed chunks of samples, 2-3 each.
+  auto run = [] {
+    Var x(random_tensor({40, 50, 64}, 80), true);
+    Var w(random_tensor({192, 64}, 81), true), b(random_tensor({192}, 82), true);
+    Var y = qkv_attention(x, w, b, 4);
+    backward(y, random_tensor({40, 50, 64}, 83));
+    return Grads{{y.value().to_vector(), x.grad().to_vector(), w.grad().to_vector(), b.grad().to_vector()}};
   };
   expect_bit_identical(with_threads(1, run), with_threads(2, run));
 }
