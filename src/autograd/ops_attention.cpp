@@ -104,7 +104,8 @@ Var qkv_attention(const Var& x, const Var& w, const Var& b, int64_t heads) {
     const int64_t chunks = std::min(dims.batch, kReduceChunks);
     bool fresh = false;
     float* dx = x.requires_grad() ? x.grad_for_write(fresh) : nullptr;
-    Tensor dw = w.requires_grad() ? Tensor::zeros({chunks, three_d, C}) : Tensor();
+    // Chunk c's partial sums (written by its first group, then added to), summed in chunk order.
+    Tensor dw = w.requires_grad() ? Tensor::empty({chunks, three_d, C}) : Tensor();
     const bool bias = b.defined() && b.requires_grad();
     Tensor db = bias ? Tensor::zeros({chunks, three_d}) : Tensor();
     const float* xv = x.value().data();
@@ -113,19 +114,15 @@ Var qkv_attention(const Var& x, const Var& w, const Var& b, int64_t heads) {
         dout.data(), probs.data(), qkv.data(), dims, chunks, std::max<int64_t>(1, kGroupRows / N),
         [&](int64_t c, int64_t s0, int64_t s1, const float* g) {
           const int64_t r0 = s0 * N, rows = (s1 - s0) * N;
+          const bool first = s0 == dims.batch * c / chunks;
           if (dx)  // dx = dqkv w
             kernels::gemm(false, false, rows, C, three_d, 1.0f, g, three_d, wv, C,
                           fresh ? 0.0f : 1.0f, dx + r0 * C, C);
           if (dw.defined())  // chunk c's share of dw = dqkv^T x
-            kernels::gemm(true, false, three_d, C, rows, 1.0f, g, three_d, xv + r0 * C, C, 1.0f,
-                          dw.data() + c * three_d * C, C);
-          if (bias) {
-            float* dbc = db.data() + c * three_d;
-            for (int64_t r = 0; r < rows; ++r)
-              for (int64_t j = 0; j < three_d; ++j) dbc[j] += g[r * three_d + j];
-          }
+            kernels::gemm(true, false, three_d, C, rows, 1.0f, g, three_d, xv + r0 * C, C,
+                          first ? 0.0f : 1.0f, dw.data() + c * three_d * C, C);
+          if (bias) kernels::add_column_sums(db.data() + c * three_d, g, rows, three_d);
         });
-    // The chunks' partial sums, added in chunk order.
     if (dw.defined()) kernels::column_sums(w.grad().data(), dw.data(), chunks, three_d * C);
     if (bias) kernels::column_sums(b.grad().data(), db.data(), chunks, three_d);
   }, "qkv_attention");

@@ -33,6 +33,11 @@ void accumulate(float* dst, const float* src, int64_t n, bool store) {
   });
 }
 
+void add_column_sums(float* db, const float* x, int64_t outer, int64_t inner) {
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) db[i] += x[o * inner + i];
+}
+
 void column_sums(float* db, const float* dout, int64_t outer, int64_t inner) {
   column_sums_of(db, outer, inner, [&](int64_t o) { return dout + o * inner; });
 }

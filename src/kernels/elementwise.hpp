@@ -22,6 +22,10 @@ void accumulate(float* dst, const float* src, int64_t n, bool store);
 // chunk order, so the bits do not depend on the thread count.
 void column_sums(float* db, const float* dout, int64_t outer, int64_t inner);
 
+// db[i] += sum_o x[o, i], rows in order on the calling thread (a thread's share of a sum that
+// the caller splits into fixed chunks itself).
+void add_column_sums(float* db, const float* x, int64_t outer, int64_t inner);
+
 // column_sums over rows produced on the fly: row(o) returns a pointer to row o's `inner` values
 // (it may compute them, e.g. a gradient written as it is summed: one pass over memory instead
 // of two). Same chunks and order as column_sums, so the same bits for the same rows.
