@@ -1,6 +1,7 @@
-// Attention ops: exact softmax attention (kernels/attention) and FAVOR+ (kernels/favor), each a
-// shape check, a forward kernel call and the backward closure beside it. The closures capture
-// only what their backward kernel reads; the memory each keeps alive is noted at the capture.
+// Attention ops: exact softmax attention (kernels/attention), the same fused with its qkv
+// projection (qkv_attention), and FAVOR+ (kernels/favor), each a shape check, a forward kernel call
+// and the backward closure beside it. The closures capture only what their backward kernel reads;
+// the memory each keeps alive is noted at the capture.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -19,13 +20,6 @@ namespace {
 // floats per call, 64 MiB, and this many tokens).
 constexpr int64_t kKeepProbs = int64_t{1} << 24;
 constexpr int64_t kKeepProbsMaxTokens = 1024;
-
-// x, w and b when defined: a projection's inputs.
-std::vector<Var> linear_inputs(const Var& x, const Var& w, const Var& b) {
-  std::vector<Var> in{x, w};
-  if (b.defined()) in.push_back(b);
-  return in;
-}
 
 // qkv [B, N, 3D] with D divisible by heads -> (B, N, H, d).
 void check_qkv(const Var& qkv, int64_t heads, const char* op, int64_t& B, int64_t& N, int64_t& d) {
@@ -99,8 +93,9 @@ Var qkv_attention(const Var& x, const Var& w, const Var& b, int64_t heads) {
   Tensor probs = Tensor::empty({kernels::attention_probs_floats(dims, {})});
   kernels::attention_forward(out.data(), nullptr, qkv.data(), dims, {}, probs.data());
   // Held for backward: x (as linear would), qkv and probs (as attention would).
-  return profiled_record(out, linear_inputs(x, w, b), [x, w, b, qkv, probs, dims, N, C,
-                                                      three_d](const Tensor& dout) {
+  const std::vector<Var> inputs = b.defined() ? std::vector<Var>{x, w, b} : std::vector<Var>{x, w};
+  return profiled_record(out, inputs, [x, w, b, qkv, probs, dims, N, C,
+                                       three_d](const Tensor& dout) {
     const int64_t chunks = std::min(dims.batch, kReduceChunks);
     bool fresh = false;
     float* dx = x.requires_grad() ? x.grad_for_write(fresh) : nullptr;

@@ -267,9 +267,10 @@ void heads_forward(float* out, float* lse, float* probs, const float* qkv, const
 void prefetch_head_backward(const float* qkv, const float* dout, const float* probs,
                             const AttentionDims& dims, int64_t bh) {
   const int64_t N = dims.tokens, H = dims.heads, d = dims.head_dim, D = H * d;
+  const int64_t Np = detail::padded_tokens(N);
   prefetch_head(qkv, dims, bh);
   prefetch_rows(dout + bh / H * N * D + bh % H * d, N, D, d);
-  if (probs) prefetch_rows(probs + bh * N * detail::padded_tokens(N), 1, 0, N * detail::padded_tokens(N));
+  if (probs) prefetch_rows(probs + bh * N * Np, 1, 0, N * Np);
 }
 
 // Head bh's dq, dk, dv into g (its sample's dq at g + h * d, dk at + D, dv at + 2D; rows 3D apart).
