@@ -69,13 +69,18 @@ int main(int argc, char** argv) {
     auto set = [&](const std::string& key, const std::string& json_value) {
       apply_override(config, key + "=" + json_value);
     };
-    auto quote = [](const std::string& s) { return dump_json(Json(s)); };
+    // Text that config.json will record: valid UTF-8 or refused (never silently changed).
+    auto text = [](const char* flag, const std::string& s) -> const std::string& {
+      if (!valid_utf8(s)) fail(ErrorKind::Usage, flag, " '", s, "': not valid UTF-8 text");
+      return s;
+    };
+    auto quote = [&](const char* flag, const std::string& s) { return dump_json(Json(text(flag, s))); };
     auto num = [](double v) { return dump_json(Json(v)); };
     if (!opt.empty()) {  // --opt NAME picks the whole chain: no lookahead_ prefix, no Lookahead
       OptimSettings check;
       apply_opt_name(check, opt);  // an unknown name is a usage error (64), listing the valid ones
       if (opt.rfind("lookahead_", 0) != 0) set("optim.lookahead", "null");
-      set("optim.name", quote(opt));
+      set("optim.name", quote("--opt", opt));
     }
     if (lr) set("optim.lr", num(*lr));
     if (lookahead_k) set("optim.lookahead.k", std::to_string(*lookahead_k));
@@ -85,11 +90,11 @@ int main(int argc, char** argv) {
     if (batch_size) set("train.batch_size", std::to_string(*batch_size));
     if (seed) set("train.seed", std::to_string(*seed));
     if (threads) set("train.threads", std::to_string(*threads));
-    if (!data.empty()) set("data.train", quote(data));
-    if (!val_data.empty()) set("data.val", quote(val_data));
+    if (!data.empty()) set("data.train", quote("--data", data));
+    if (!val_data.empty()) set("data.val", quote("--val-data", val_data));
     if (max_wall_time) set("train.max_wall_time_s", num(*max_wall_time));
     for (const std::string& s : sets) apply_override(config, s);
-    if (!out.empty()) config.out = out;
+    if (!out.empty()) config.out = text("--out", out);
     validate(config);
     });
     JsonLines stdout_lines(stdout);

@@ -16,6 +16,7 @@
 #include "train/config.hpp"
 #include "train/fsutil.hpp"
 #include "train/json_strict.hpp"
+#include "train/report.hpp"
 
 namespace vit {
 namespace {
@@ -521,6 +522,7 @@ void apply_override(Config& config, const std::string& assignment) {
     if (dot == std::string::npos) break;
     start = dot + 1;
   }
+  if (!valid_utf8(text)) fail_config(source, key + ": the value is not valid UTF-8 text");
   StrictJson value = parse_json_strict(text);
   if (value.overflow) fail_config(source, key + ": " + value.error);
   const json parsed = value.ok ? value.value : json(text);  // not JSON: taken as a string
@@ -549,10 +551,24 @@ std::string to_canonical_json(const Config& config) {
   return json::parse(to_document(config).dump()).dump();
 }
 
+namespace {
+// Every string of a config document must be valid UTF-8 (JSON text); the first that is not is
+// named by its key path.
+void require_utf8(const json& j, const std::string& path) {
+  if (j.is_string() && !valid_utf8(j.get_ref<const std::string&>()))
+    fail_config("config", path + ": not valid UTF-8 text");
+  if (j.is_structured())
+    for (const auto& item : j.items())
+      require_utf8(item.value(), j.is_object() ? join_path(path, item.key()) : path + "[" + item.key() + "]");
+}
+}  // namespace
+
 namespace detail {
 // Per-key re-check for structs built in code (validate() calls it): the schema's rules, not a copy.
 void check_per_key_rules(const Config& config) {
-  (void)config_from_document(json::parse(to_document(config).dump()), "config", "");
+  const json doc = to_document(config);
+  require_utf8(doc, "");
+  (void)config_from_document(json::parse(doc.dump()), "config", "");
 }
 }  // namespace detail
 

@@ -12,6 +12,15 @@ namespace vit {
 
 std::string dump_json(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
+bool valid_utf8(const std::string& s) {
+  try {
+    (void)Json(s).dump();  // the strict serialiser: the same rule as config.json's writer
+    return true;
+  } catch (const Json::type_error&) {
+    return false;
+  }
+}
+
 namespace {
 void write_line(std::FILE* f, const std::string& line, const std::string& what) {
   if (std::fputs(line.c_str(), f) < 0 || std::fputc('\n', f) == EOF || std::fflush(f) != 0)

@@ -17,6 +17,9 @@ using Json = nlohmann::ordered_json;
 
 // Serialise without ever throwing on bad UTF-8 (file names): invalid bytes become U+FFFD.
 std::string dump_json(const Json& j);
+// Whether s is valid UTF-8, i.e. can stand in JSON text as it is (config values must: config.json
+// records them; a path with other bytes is refused rather than silently changed).
+bool valid_utf8(const std::string& s);
 
 class JsonLines {
  public:

@@ -68,6 +68,8 @@ expect 64 bad_opt "adamx" run --opt adamx --out "$R"
 expect 64 bad_flag_value "--steps" run --steps many --out "$R"
 expect 64 lookahead_k0 "--lookahead-k" run --lookahead-k 0 --out "$R"
 expect 64 lookahead_alpha "--lookahead-alpha" run --lookahead-alpha 1.5 --out "$R"
+expect 64 out_not_utf8 "--out" run --out "$W/run"$'\xae'
+expect 64 data_not_utf8 "--data" run --data "$W/train"$'\xae' --out "$R"
 expect 64 eval_noargs "" "$E"
 expect 64 eval_both "exactly one" "$E" --checkpoint "$CK" --weights "$CK" --data "$W/val"
 expect 64 eval_batch0 "--batch-size" "$E" --checkpoint "$CK" --data "$W/val" --batch-size 0

@@ -173,6 +173,10 @@ TEST(Config, OverrideErrorsNameTheAssignment) {
   expect_error([&] { apply_override(c, "train.epochs.x=1"); }, ErrorKind::Config, {"train.epochs is a"});
   expect_error([&] { apply_override(c, "optim.lr=1e400"); }, ErrorKind::Config,
                {"--set optim.lr=1e400", "optim.lr: number overflow parsing '1e400'"});  // not a string
+  // Text config.json could not record (a path with a byte that is not UTF-8) is refused, not
+  // altered; the fuzzer found it crashing validate() before.
+  expect_error([&] { apply_override(c, "out=/tmp/x\xaey"); }, ErrorKind::Config,
+               {"out: the value is not valid UTF-8 text"});
   expect_error([&] { apply_override(c, "optim.lr"); }, ErrorKind::Config, {"key.path=value"});
   expect_error([&] { apply_override(c, "optim..lr=1"); }, ErrorKind::Config, {"empty component"});
   const Config before = c;
@@ -196,6 +200,7 @@ TEST(Config, CrossFieldRules) {
   expect_invalid([](Config& c) { apply_override(c, "schedule.name=\"step\""); }, "schedule.step_size");
   expect_invalid([](Config& c) { c.optim.lr = -1.0f; }, "optim.lr: must be > 0");  // per-key rule re-run
   expect_invalid([](Config& c) { c.model.dropout = 1.5f; }, "model.dropout");
+  expect_invalid([](Config& c) { c.data.train = "/data/\xc3("; }, "data.train: not valid UTF-8 text");
 }
 
 TEST(Config, RoundTripThroughJson) {
