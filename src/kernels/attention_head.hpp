@@ -42,10 +42,10 @@ void head_forward(const HeadOperands& x, float* o, int64_t ldo, float* p, float*
 
 // The gradients of the forward above, given dout (rows at stride ldo) and the forward's p (or
 // null: recomputed, bit-identical to the forward's): dq, dk, dv (rows at stride ldg) are stored
-// when `fresh`, else added to. A fresh gradient is streamed past the cache when `stream` (and its
-// rows are aligned): right for one read much later, wrong for scratch consumed at once.
+// when `fresh`, else added to. A fresh gradient is streamed past the cache when `stream_fresh`
+// (and its rows are aligned): right for one read much later, wrong for scratch consumed at once.
 void head_backward(const HeadOperands& x, const float* dout, int64_t ldo, const float* p,
-                   float* dq, float* dk, float* dv, int64_t ldg, bool fresh, bool stream,
+                   float* dq, float* dk, float* dv, int64_t ldg, bool fresh, bool stream_fresh,
                    float* scratch);
 
 }  // namespace vit::kernels::detail
