@@ -235,18 +235,23 @@ detail::HeadOperands head_operands(const float* qkv, const AttentionDims& dims, 
   return {q, k, v, 3 * D, N, d, 1.0f / std::sqrt(static_cast<float>(d))};
 }
 
-// Starts pulling N rows of d floats (stride ld) toward the cache: a head's rows are 64-byte
-// slivers hundreds of bytes apart, which the hardware prefetchers do not guess in time.
-// Issued one head ahead.
-void prefetch_rows(const float* x, int64_t N, int64_t ld, int64_t d) {
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < d; c += 16) __builtin_prefetch(x + n * ld + c, 0, 3);
-}
-// The q, k, v rows of head bh.
-void prefetch_head(const float* qkv, const AttentionDims& dims, int64_t bh) {
+// The next head's q, k, v rows (and, for backward, its dout rows and kept probabilities), to
+// be prefetched while this head computes.
+detail::Trickle next_head_reads(const float* qkv, const AttentionDims& dims, int64_t bh) {
   const int64_t N = dims.tokens, d = dims.head_dim, D = dims.heads * d;
   const auto [q, k, v] = qkv_head(qkv, bh / dims.heads, bh % dims.heads, N, D, d);
-  for (const float* x : {q, k, v}) prefetch_rows(x, N, 3 * D, d);
+  detail::Trickle t;
+  for (const float* x : {q, k, v}) t.add(x, N, 3 * D, d);
+  return t;
+}
+detail::Trickle next_head_backward_reads(const float* qkv, const float* dout, const float* probs,
+                                         const AttentionDims& dims, int64_t bh) {
+  const int64_t N = dims.tokens, H = dims.heads, d = dims.head_dim, D = H * d;
+  detail::Trickle t = next_head_reads(qkv, dims, bh);
+  t.add(dout + bh / H * N * D + bh % H * d, N, D, d);
+  const int64_t Np = detail::padded_tokens(N);
+  if (probs) t.add(probs + bh * N * Np, N, Np, Np);
+  return t;
 }
 
 void heads_forward(float* out, float* lse, float* probs, const float* qkv, const AttentionDims& dims) {
@@ -255,32 +260,27 @@ void heads_forward(float* out, float* lse, float* probs, const float* qkv, const
   parallel_range(0, dims.batch * H, grain_for(2 * N * N * d), [&](int64_t lo, int64_t hi) {
     std::vector<float> scratch(static_cast<size_t>(detail::head_scratch_floats(N, d)));
     for (int64_t bh = lo; bh < hi; ++bh) {
-      if (bh + 1 < hi) prefetch_head(qkv, dims, bh + 1);
+      detail::Trickle next;
+      if (bh + 1 < hi) next = next_head_reads(qkv, dims, bh + 1);
       detail::head_forward(head_operands(qkv, dims, bh), out + (bh / H) * N * D + (bh % H) * d, D,
                            probs ? probs + bh * N * Np : nullptr, lse ? lse + bh * N : nullptr,
-                           scratch.data());
+                           scratch.data(), &next);
     }
   });
 }
 
-// What head bh's backward reads: its q, k, v and dout rows, and its kept probabilities.
-void prefetch_head_backward(const float* qkv, const float* dout, const float* probs,
-                            const AttentionDims& dims, int64_t bh) {
-  const int64_t N = dims.tokens, H = dims.heads, d = dims.head_dim, D = H * d;
-  const int64_t Np = detail::padded_tokens(N);
-  prefetch_head(qkv, dims, bh);
-  prefetch_rows(dout + bh / H * N * D + bh % H * d, N, D, d);
-  if (probs) prefetch_rows(probs + bh * N * Np, 1, 0, N * Np);
-}
-
-// Head bh's dq, dk, dv into g (its sample's dq at g + h * d, dk at + D, dv at + 2D; rows 3D apart).
+// Head bh's dq, dk, dv into g (its sample's dq at g + h * d, dk at + D, dv at + 2D; rows 3D apart),
+// prefetching what head next_bh reads (none when negative).
 void head_backward_at(float* g, bool fresh, bool stream, const float* dout, const float* probs,
-                      const float* qkv, const AttentionDims& dims, int64_t bh, float* scratch) {
+                      const float* qkv, const AttentionDims& dims, int64_t bh, float* scratch,
+                      int64_t next_bh) {
   const int64_t N = dims.tokens, H = dims.heads, d = dims.head_dim, D = H * d;
   const int64_t h = bh % H;
+  detail::Trickle next;
+  if (next_bh >= 0) next = next_head_backward_reads(qkv, dout, probs, dims, next_bh);
   detail::head_backward(head_operands(qkv, dims, bh), dout + bh / H * N * D + h * d, D,
                         probs ? probs + bh * N * detail::padded_tokens(N) : nullptr, g + h * d,
-                        g + D + h * d, g + 2 * D + h * d, 3 * D, fresh, stream, scratch);
+                        g + D + h * d, g + 2 * D + h * d, 3 * D, fresh, stream, scratch, &next);
 }
 
 void heads_backward(float* dqkv, bool fresh, const float* dout, const float* probs,
@@ -289,9 +289,8 @@ void heads_backward(float* dqkv, bool fresh, const float* dout, const float* pro
   parallel_range(0, dims.batch * H, grain_for(4 * N * N * d), [&](int64_t lo, int64_t hi) {
     std::vector<float> scratch(static_cast<size_t>(detail::head_scratch_floats(N, d)));
     for (int64_t bh = lo; bh < hi; ++bh) {
-      if (bh + 1 < hi) prefetch_head_backward(qkv, dout, probs, dims, bh + 1);
       head_backward_at(dqkv + bh / H * N * 3 * D, fresh, true, dout, probs, qkv, dims, bh,
-                       scratch.data());
+                       scratch.data(), bh + 1 < hi ? bh + 1 : -1);
     }
   });
 }
@@ -477,9 +476,8 @@ void attention_backward_by_samples(const float* dout, const float* probs, const 
     for (int64_t s0 = B * c / chunks; s0 < end; s0 += group) {
       const int64_t s1 = std::min(s0 + group, end);
       for (int64_t bh = s0 * H; bh < s1 * H; ++bh) {
-        if (bh + 1 < end * H) prefetch_head_backward(qkv, dout, probs, dims, bh + 1);
         head_backward_at(g.data() + (bh / H - s0) * row, true, false, dout, probs, qkv, dims, bh,
-                         scratch.data());
+                         scratch.data(), bh + 1 < end * H ? bh + 1 : -1);
       }
       consume(c, s0, s1, g.data());
     }

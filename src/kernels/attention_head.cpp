@@ -31,6 +31,30 @@ bool head_kernel_applies(int64_t tokens, int64_t head_dim) {
 #endif
 }
 
+void Trickle::add(const float* x, int64_t rows, int64_t ld, int64_t row_floats) {
+  if (count_ == kMaxSpans || rows <= 0 || row_floats <= 0) return;
+  spans_[count_++] = {x, rows, ld, row_floats};
+  total_ += rows;
+}
+
+void Trickle::pace(int64_t steps) {
+  const int64_t left = total_ - issued_;
+  per_step_ = steps > 0 ? (left + steps - 1) / steps : left;
+}
+
+// One step issues per_step_ rows' lines (a row: every 64-byte line it touches).
+void Trickle::step() {
+  for (int64_t n = 0; n < per_step_ && span_ < count_; ++n, ++issued_) {
+    const Span& sp = spans_[span_];
+    const float* row = sp.x + row_ * sp.ld;
+    const uintptr_t first = reinterpret_cast<uintptr_t>(row) & ~uintptr_t{63};
+    const uintptr_t last = reinterpret_cast<uintptr_t>(row + sp.row_floats - 1);
+    for (uintptr_t line = first; line <= last; line += 64)
+      __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 3);
+    if (++row_ == sp.rows) row_ = 0, ++span_;
+  }
+}
+
 int64_t head_scratch_floats(int64_t tokens, int64_t head_dim) {
   const int64_t Np = padded_tokens(tokens);
   return 2 * head_dim * Np + 2 * tokens * Np;
@@ -65,7 +89,7 @@ VIT_AVX2_FMA void transpose_padded(float* dst, const float* src, int64_t ld, int
 // then sum, then 1/sum) is latency-bound, while a pass keeps many independent rows in flight.
 // `rows` [2N] is scratch for the maxima and sums.
 VIT_AVX2_FMA void softmax_rows(float* s, int64_t N, int64_t Np, float* lse, float* rows,
-                               float* keep) {
+                               float* keep, Trickle* next) {
   // The last vector's padding lanes (N..Np) are set to -inf so they exp to 0.
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i first_pad = _mm256_set1_epi32(static_cast<int>(N - (Np - 8)));
@@ -85,6 +109,7 @@ VIT_AVX2_FMA void softmax_rows(float* s, int64_t N, int64_t Np, float* lse, floa
   }
   for (int64_t i = 0; i < N; ++i) {
     float* row = s + i * Np;
+    if (next) next->step();
     const __m256 shift = _mm256_set1_ps(mx[i]);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t j = 0; j < Np; j += 8) {
@@ -108,43 +133,66 @@ VIT_AVX2_FMA void softmax_rows(float* s, int64_t N, int64_t Np, float* lse, floa
     for (int64_t i = 0; i < N; ++i) lse[i] = mx[i] + std::log(sum[i]);
 }
 
+// f(r, m) for the row blocks [r, r + m) of M rows, `block` at a time, with a step of `next`
+// (if not null) after each: the products split this way compute the same bits.
+template <typename F>
+VIT_ALWAYS_INLINE void row_blocks(int64_t M, int64_t block, Trickle* next, F f) {
+  for (int64_t r = 0; r < M; r += block) {
+    f(r, M - r < block ? M - r : block);
+    if (next) next->step();
+  }
+}
+int64_t blocks(int64_t M, int64_t block) { return (M + block - 1) / block; }
+constexpr int64_t kScoreRows = 4, kValueRows = 6;  // head_products' register tile heights
+
 // P [N, Np] = softmax(scale q k^T) (and a copy in keep, if not null); kt [d, Np] as scratch.
 VIT_AVX2_FMA void probabilities(const HeadOperands& x, float* p, float* lse, float* kt,
-                                float* keep) {
+                                float* keep, Trickle* next) {
   const int64_t N = x.tokens, Np = padded_tokens(N), d = x.head_dim;
   transpose_padded(kt, x.k, x.ld, N, Np, d, x.scale);
-  scores(p, Np, x.q, x.ld, N, kt, Np, d);
-  softmax_rows(p, N, Np, lse, kt, keep);  // kt is done with: its first 2N <= d Np floats
+  row_blocks(N, kScoreRows, next, [&](int64_t r, int64_t m) {
+    scores(p + r * Np, Np, x.q + r * x.ld, x.ld, m, kt, Np, d);
+  });
+  softmax_rows(p, N, Np, lse, kt, keep, next);  // kt is done with: its first 2N <= d Np floats
                                           // hold the row statistics
 }
 
 }  // namespace
 
 VIT_AVX2_FMA void head_forward(const HeadOperands& x, float* o, int64_t ldo, float* p,
-                               float* lse, float* scratch) {
+                               float* lse, float* scratch, Trickle* next) {
   const int64_t N = x.tokens, Np = padded_tokens(N);
   float* kt = scratch;              // [d, Np]
   float* pw = kt + x.head_dim * Np;  // [N, Np]
-  probabilities(x, pw, lse, kt, p);
-  values(o, ldo, Write::Store, pw, Np, 1, N, x.v, x.ld, N, x.head_dim);  // O = P V
+  if (next) next->pace(blocks(N, kScoreRows) + N + blocks(N, kValueRows));
+  probabilities(x, pw, lse, kt, p, next);
+  row_blocks(N, kValueRows, next, [&](int64_t r, int64_t m) {  // O = P V
+    values(o + r * ldo, ldo, Write::Store, pw + r * Np, Np, 1, m, x.v, x.ld, N, x.head_dim);
+  });
   if (p) _mm_sfence();  // the streamed rows are visible before the caller's barrier
 }
 
 VIT_AVX2_FMA void head_backward(const HeadOperands& x, const float* dout, int64_t ldo,
                                 const float* p, float* dq, float* dk, float* dv, int64_t ldg,
-                                bool fresh, bool stream_fresh, float* scratch) {
+                                bool fresh, bool stream_fresh, float* scratch, Trickle* next) {
   const int64_t N = x.tokens, Np = padded_tokens(N), d = x.head_dim;
   float* vt = scratch;               // [d, Np]
   float* ds = vt + d * Np;           // [N, Np]: dP, then dS
+  if (next)
+    next->pace(2 * blocks(N, kScoreRows) + 3 * blocks(N, kValueRows) +
+               (p ? 0 : blocks(N, kScoreRows) + N));
   if (!p) {                          // recompute P exactly as the forward did
     float* pw = ds + N * Np;
-    probabilities(x, pw, nullptr, pw + N * Np, nullptr);
+    probabilities(x, pw, nullptr, pw + N * Np, nullptr, next);
     p = pw;
   }
   transpose_padded(vt, x.v, x.ld, N, Np, d, 1.0f);
-  scores(ds, Np, dout, ldo, N, vt, Np, d);  // dP = dO V^T (0 past column N)
+  row_blocks(N, kScoreRows, next, [&](int64_t r, int64_t m) {  // dP = dO V^T (0 past column N)
+    scores(ds + r * Np, Np, dout + r * ldo, ldo, m, vt, Np, d);
+  });
   const __m256 vscale = _mm256_set1_ps(x.scale);
   for (int64_t i = 0; i < N; ++i) {
+    if (next && i % kScoreRows == 0) next->step();
     // dS = P (dP - D_i) scale with D_i = sum_j P_ij dP_ij (= dO_i . O_i, without reading O);
     // 0 past column N
     const float* pr = p + i * Np;
@@ -164,17 +212,23 @@ VIT_AVX2_FMA void head_backward(const HeadOperands& x, const float* dout, int64_
   const bool stream = stream_fresh && fresh && ldg % 8 == 0 && aligned(dq) && aligned(dk) &&
                       aligned(dv);
   const Write w = !fresh ? Write::Add : stream ? Write::Stream : Write::Store;
-  values(dv, ldg, w, p, 1, Np, N, dout, ldo, N, d);   // dV = P^T dO
-  values(dk, ldg, w, ds, 1, Np, N, x.q, x.ld, N, d);  // dK = dS^T Q
-  values(dq, ldg, w, ds, Np, 1, N, x.k, x.ld, N, d);  // dQ = dS K
+  row_blocks(N, kValueRows, next, [&](int64_t r, int64_t m) {  // dV = P^T dO
+    values(dv + r * ldg, ldg, w, p + r, 1, Np, m, dout, ldo, N, d);
+  });
+  row_blocks(N, kValueRows, next, [&](int64_t r, int64_t m) {  // dK = dS^T Q
+    values(dk + r * ldg, ldg, w, ds + r, 1, Np, m, x.q, x.ld, N, d);
+  });
+  row_blocks(N, kValueRows, next, [&](int64_t r, int64_t m) {  // dQ = dS K
+    values(dq + r * ldg, ldg, w, ds + r * Np, Np, 1, m, x.k, x.ld, N, d);
+  });
   if (stream) _mm_sfence();
 }
 
 #else  // not x86: head_kernel_applies() is false, so these are never called
 
-void head_forward(const HeadOperands&, float*, int64_t, float*, float*, float*) {}
+void head_forward(const HeadOperands&, float*, int64_t, float*, float*, float*, Trickle*) {}
 void head_backward(const HeadOperands&, const float*, int64_t, const float*,
-                   float*, float*, float*, int64_t, bool, bool, float*) {}
+                   float*, float*, float*, int64_t, bool, bool, float*, Trickle*) {}
 
 #endif
 

@@ -170,3 +170,52 @@ TEST(AttentionHead, BitIdenticalForOneTwoAndThreeThreads) {
     EXPECT_EQ(runs[i].dqkv, runs[0].dqkv);
   }
 }
+
+TEST(AttentionHead, TrickleSpreadsEveryRowOverTheStepsItIsPacedFor) {
+  std::vector<float> buf(4096);
+  kernels::detail::Trickle t;
+  t.add(buf.data() + 3, 10, 100, 70);  // rows straddling cache lines
+  t.add(buf.data() + 2000, 1, 0, 500);
+  EXPECT_EQ(t.pending(), 11);
+  t.pace(4);  // 3 rows per step
+  for (int s = 0; s < 3; ++s) t.step();
+  EXPECT_EQ(t.pending(), 2);
+  t.step();
+  EXPECT_EQ(t.pending(), 0);
+  t.step();  // nothing left: a no-op
+  EXPECT_EQ(t.pending(), 0);
+  kernels::detail::Trickle burst;
+  burst.add(buf.data(), 5, 16, 16);
+  burst.pace(0);  // no steps to spread over: everything at the first step
+  burst.step();
+  EXPECT_EQ(burst.pending(), 0);
+}
+
+TEST(AttentionHead, PrefetchingTheNextHeadChangesNoBits) {
+  if (!kernels::detail::head_kernel_applies(65, 64)) GTEST_SKIP() << "no AVX2 + FMA";
+  const int64_t N = 65, d = 64, ld = 3 * d, Np = kernels::detail::padded_tokens(N);
+  std::vector<float> qkv(2 * N * ld);
+  for (size_t i = 0; i < qkv.size(); ++i) qkv[i] = std::sin(0.37f * static_cast<float>(i));
+  const kernels::detail::HeadOperands x{qkv.data(), qkv.data() + d, qkv.data() + 2 * d, ld, N, d,
+                                        0.125f};
+  std::vector<float> scratch(kernels::detail::head_scratch_floats(N, d));
+  std::vector<float> o0(N * d), o1(N * d), p0(N * Np), p1(N * Np), g0(N * ld), g1(N * ld);
+  std::vector<float> dout(N * d, 0.5f);
+  kernels::detail::head_forward(x, o0.data(), d, p0.data(), nullptr, scratch.data());
+  kernels::detail::head_backward(x, dout.data(), d, p0.data(), g0.data(), g0.data() + d,
+                                 g0.data() + 2 * d, ld, true, false, scratch.data());
+  for (const float* keep : {p1.data(), static_cast<float*>(nullptr)}) {
+    kernels::detail::Trickle next;
+    next.add(qkv.data() + N * ld, N, ld, 3 * d);
+    kernels::detail::head_forward(x, o1.data(), d, p1.data(), nullptr, scratch.data(), &next);
+    EXPECT_EQ(next.pending(), 0);
+    kernels::detail::Trickle next_b;
+    next_b.add(qkv.data() + N * ld, N, ld, 3 * d);
+    kernels::detail::head_backward(x, dout.data(), d, keep, g1.data(), g1.data() + d,
+                                   g1.data() + 2 * d, ld, true, false, scratch.data(), &next_b);
+    EXPECT_EQ(next_b.pending(), 0);
+    EXPECT_EQ(o0, o1);
+    EXPECT_EQ(p0, p1);
+    EXPECT_EQ(g0, g1);
+  }
+}
