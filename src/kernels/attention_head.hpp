@@ -8,6 +8,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/prefetch.hpp"
+
 namespace vit::kernels::detail {
 
 constexpr int64_t kHeadMaxTokens = 128;  // scores of one head: N x Np floats, <= 64 KiB
@@ -29,31 +31,6 @@ struct HeadOperands {
   int64_t tokens;    // N
   int64_t head_dim;  // d
   float scale;
-};
-
-// Cache lines the next head will read, pulled toward the cache a few at a time between the
-// register tiles of this head's products. A burst of prefetches for a whole head (~800 lines at
-// W2's d = 64) overflows the core's miss buffers and most of it is lost: measured on this EPYC,
-// such a head still reads its operands at DRAM speed, while the same prefetches spread out make
-// them cache hits. Prefetches are hints: nothing here changes a result.
-class Trickle {
- public:
-  // `rows` rows of `row_floats` floats at x, x + ld, ...
-  void add(const float* x, int64_t rows, int64_t ld, int64_t row_floats);
-  // Spreads what was added (and not yet issued) evenly over the next `steps` calls of step().
-  void pace(int64_t steps);
-  void step();  // issues the next few prefetches
-  int64_t pending() const { return total_ - issued_; }  // rows not yet prefetched
-
- private:
-  struct Span {
-    const float* x;
-    int64_t rows, ld, row_floats;
-  };
-  static constexpr int kMaxSpans = 5;
-  Span spans_[kMaxSpans];
-  int count_ = 0, span_ = 0;
-  int64_t row_ = 0, total_ = 0, issued_ = 0, per_step_ = 0;
 };
 
 // Per-thread scratch both calls need, in floats.
