@@ -2,9 +2,9 @@
 // (hundreds of lines) overflows the core's miss buffers and most of it is lost: measured on this
 // 2-vCPU EPYC (Zen 3), 780 lines issued at once 30 us ahead of use still read at ~DRAM speed
 // (5 us against 0.9 hot), while the same lines issued one per ~80 cycles all arrived in time.
-// So callers (the attention head kernels) add the rows the next block will read, say over how many steps of the current
-// block to spread them, and call step() between register tiles. Prefetches are hints: nothing
-// here changes a result.
+// So callers (the attention head kernels) add the rows the next block will read, say over how
+// many steps of the current block to spread them, and call step() between register tiles.
+// Prefetches are hints: nothing here changes a result.
 #pragma once
 #include <cstdint>
 
