@@ -129,8 +129,8 @@ VIT_AVX2_FMA void probabilities(const HeadOperands& x, float* p, float* lse, flo
   row_blocks(N, kScoreRows, next, [&](int64_t r, int64_t m) {
     scores(p + r * Np, Np, x.q + r * x.ld, x.ld, m, kt, Np, d);
   });
-  softmax_rows(p, N, Np, lse, kt, keep, next);  // kt is done with: its first 2N <= d Np floats
-                                          // hold the row statistics
+  // kt is done with: its first 2N <= d Np floats hold the row statistics
+  softmax_rows(p, N, Np, lse, kt, keep, next);
 }
 
 }  // namespace

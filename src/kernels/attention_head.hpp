@@ -38,7 +38,8 @@ int64_t head_scratch_floats(int64_t tokens, int64_t head_dim);
 
 // o[n * ldo + c] = sum_j P[n, j] v[j, c] with P = softmax(scale q k^T) row-wise. p [N, Np]
 // receives P (columns N..Np are 0; null: P stays in scratch); lse[n], when lse is not null, the
-// log-sum-exp of row n of the scaled scores. `next` (or null): what to prefetch meanwhile.
+// log-sum-exp of row n of the scaled scores. `next` (or null): what to prefetch meanwhile (the
+// next head's operands), spread over this head's row blocks.
 void head_forward(const HeadOperands& x, float* o, int64_t ldo, float* p, float* lse,
                   float* scratch, Trickle* next = nullptr);
 
@@ -46,6 +47,7 @@ void head_forward(const HeadOperands& x, float* o, int64_t ldo, float* p, float*
 // null: recomputed, bit-identical to the forward's): dq, dk, dv (rows at stride ldg) are stored
 // when `fresh`, else added to. A fresh gradient is streamed past the cache when `stream_fresh`
 // (and its rows are aligned): right for one read much later, wrong for scratch consumed at once.
+// `next`: as for head_forward.
 void head_backward(const HeadOperands& x, const float* dout, int64_t ldo, const float* p,
                    float* dq, float* dk, float* dv, int64_t ldg, bool fresh, bool stream_fresh,
                    float* scratch, Trickle* next = nullptr);
