@@ -171,26 +171,6 @@ TEST(AttentionHead, BitIdenticalForOneTwoAndThreeThreads) {
   }
 }
 
-TEST(AttentionHead, TrickleSpreadsEveryRowOverTheStepsItIsPacedFor) {
-  std::vector<float> buf(4096);
-  kernels::detail::Trickle t;
-  t.add(buf.data() + 3, 10, 100, 70);  // rows straddling cache lines
-  t.add(buf.data() + 2000, 1, 0, 500);
-  EXPECT_EQ(t.pending(), 11);
-  t.pace(4);  // 3 rows per step
-  for (int s = 0; s < 3; ++s) t.step();
-  EXPECT_EQ(t.pending(), 2);
-  t.step();
-  EXPECT_EQ(t.pending(), 0);
-  t.step();  // nothing left: a no-op
-  EXPECT_EQ(t.pending(), 0);
-  kernels::detail::Trickle burst;
-  burst.add(buf.data(), 5, 16, 16);
-  burst.pace(0);  // no steps to spread over: everything at the first step
-  burst.step();
-  EXPECT_EQ(burst.pending(), 0);
-}
-
 TEST(AttentionHead, PrefetchingTheNextHeadChangesNoBits) {
   if (!kernels::detail::head_kernel_applies(65, 64)) GTEST_SKIP() << "no AVX2 + FMA";
   const int64_t N = 65, d = 64, ld = 3 * d, Np = kernels::detail::padded_tokens(N);
