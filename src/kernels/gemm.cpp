@@ -29,6 +29,8 @@ constexpr int64_t kNC = 3072;  // columns per packed B block (3 MiB at kc 256: L
 constexpr int64_t kDirectMaxN = 256;
 constexpr int64_t kDirectMaxM = 128;
 constexpr int64_t kDirectMaxTransM = 256;  // A transposed: read in place up to this many rows
+// gemm_region may run the K blocks inside each row block when C is at most this many columns wide
+constexpr int64_t kKInnerMaxN = 256;
 // Below this many multiply-adds a product runs on the calling thread (fork cost dominates).
 constexpr int64_t kMinParallelMacs = 1 << 18;
 
@@ -212,66 +214,100 @@ Plan make_plan(const Problem& pr) {
   return {direct_a, !pr.trans_b && pr.M <= kDirectMaxM && pr.K <= kKC};
 }
 
+// The register tiles of rows [i0, i0 + mc) x columns [jc, jc + nc) for the K block [pc, pc + kc),
+// B's block packed at b_pack (unless read in place).
+void gemm_block(const Problem& pr, detail::MicroKernel kern, const Plan& plan, float* a_pack,
+                const float* b_pack, int64_t jc, int64_t nc, int64_t i0, int64_t mc, int64_t pc,
+                int64_t kc) {
+  const int64_t panels = (nc + kNR - 1) / kNR;
+  // A partial edge panel read in place moves back to end at the matrix edge (when the matrix
+  // has a whole panel's width or height) and stores only its new columns or rows; otherwise
+  // the edge is packed zero-padded. Both are at the end of C: regions are whole panels.
+  const bool shift_cols = plan.direct_b && pr.N >= kNR;
+  const bool shift_rows = plan.direct_a && pr.M >= kMR;
+  const float beta = pc == 0 ? pr.beta : 1.0f;
+  const bool last = pc + kc == pr.K;
+  const int64_t edge_rows = mc % kMR;
+  if (!plan.direct_a) pack_a(a_pack, pr, i0, mc, pc, kc);
+  else if (edge_rows && !shift_rows) pack_a(a_pack, pr, i0 + mc - edge_rows, edge_rows, pc, kc);
+  for (int64_t q = 0; q < panels; ++q) {
+    const int64_t j = jc + q * kNR;
+    const int cols = static_cast<int>(nc - q * kNR < kNR ? nc - q * kNR : kNR);
+    detail::Tile t{};
+    int64_t jt = j;  // first column of the computed tile
+    if (plan.direct_b && (cols == kNR || shift_cols)) {
+      jt = j + cols - kNR;
+      t.b = pr.B + pc * pr.ldb + jt, t.b_ks = pr.ldb, t.c0 = kNR - cols;
+    } else {
+      t.b = b_pack + (plan.direct_b ? 0 : q * kNR * kc), t.b_ks = kNR, t.c1 = cols;
+    }
+    if (last && pr.bias) t.bias = pr.bias + jt;
+    for (int64_t ir = 0; ir < mc; ir += kMR) {
+      const int64_t i = i0 + ir;
+      const int rows = static_cast<int>(mc - ir < kMR ? mc - ir : kMR);
+      int64_t it = i;  // first row of the computed tile
+      if (plan.direct_a && (rows == kMR || shift_rows)) {
+        it = i + rows - kMR;
+        t.r0 = kMR - rows, t.r1 = kMR;
+        if (pr.trans_a) t.a = pr.A + pc * pr.lda + it, t.a_rs = 1, t.a_cs = pr.lda;
+        else t.a = pr.A + it * pr.lda + pc, t.a_rs = pr.lda, t.a_cs = 1;
+      } else {
+        t.a = a_pack + (plan.direct_a ? 0 : ir * kc), t.a_rs = 1, t.a_cs = kMR;
+        t.r0 = 0, t.r1 = rows;
+      }
+      if (last && pr.residual) t.res = pr.residual + it * pr.ldr + jt, t.ldr = pr.ldr;
+      kern(kc, t, pr.C + it * pr.ldc + jt, pr.ldc, pr.alpha, beta);
+    }
+  }
+}
+
+// Loops over one thread's region. Usually B's K block is packed once and swept by every row
+// block (jc -> pc -> i0), and C is swept once per K block. When C is narrow and taller than K
+// (so larger than all of B), the K blocks instead run inside each row block (jc -> i0 -> pc)
+// from all of B packed up front: the row block's C tiles stay in L2 between their K blocks
+// instead of going out to memory and back (W2's fc2 and K = 576 / 768 input gradients, 4160
+// rows, 2 threads: 155 -> 172 GFLOP/s). Where B is the larger (the weight-gradient chunks) the
+// usual order is ~10% faster. The k order of every element is the same either way.
 void gemm_region(const Problem& pr, detail::MicroKernel kern, int64_t kcs, const Plan& plan,
                  const Region& rg) {
   if (rg.r0 >= rg.r1 || rg.c0 >= rg.c1) return;
   const bool avx2 = kern == detail::micro_kernel_avx2;
   const int64_t width = rg.c1 - rg.c0;
   const int64_t ncs = width < kNC ? width : kNC;
+  const bool k_inner = pr.K > kcs && ncs <= kKInnerMaxN && rg.r1 - rg.r0 > pr.K && !plan.direct_b;
   float* a_pack = tls_a_pack.get(kMC * kcs);
-  float* b_pack = tls_b_pack.get(round_up(ncs, kNR) * kcs);
+  float* b_pack = tls_b_pack.get(round_up(ncs, kNR) * (k_inner ? pr.K : kcs));
+  auto each_k_block = [&](auto f) {
+    for (int64_t pc = 0; pc < pr.K; pc += kcs) f(pc, pr.K - pc < kcs ? pr.K - pc : kcs);
+  };
+  auto each_row_block = [&](auto f) {
+    for (int64_t i0 = rg.r0; i0 < rg.r1; i0 += kMC) f(i0, rg.r1 - i0 < kMC ? rg.r1 - i0 : kMC);
+  };
   for (int64_t jc = rg.c0; jc < rg.c1; jc += ncs) {
     const int64_t nc = rg.c1 - jc < ncs ? rg.c1 - jc : ncs;
-    const int64_t panels = (nc + kNR - 1) / kNR;
     const int64_t edge_cols = nc % kNR;  // columns of a partial last panel (0: none)
-    // A partial edge panel read in place moves back to end at the matrix edge (when the matrix
-    // has a whole panel's width or height) and stores only its new columns or rows; otherwise
-    // the edge is packed zero-padded. Both are at the end of C: regions are whole panels.
     const bool shift_cols = plan.direct_b && pr.N >= kNR;
-    const bool shift_rows = plan.direct_a && pr.M >= kMR;
-    for (int64_t pc = 0; pc < pr.K; pc += kcs) {
-      const int64_t kc = pr.K - pc < kcs ? pr.K - pc : kcs;
-      const float beta = pc == 0 ? pr.beta : 1.0f;
-      const bool last = pc + kc == pr.K;
-      if (!plan.direct_b) pack_b(b_pack, pr, jc, nc, pc, kc, avx2);
-      else if (edge_cols && !shift_cols)
-        pack_b(b_pack, pr, jc + nc - edge_cols, edge_cols, pc, kc, avx2);
-      for (int64_t i0 = rg.r0; i0 < rg.r1; i0 += kMC) {
-        const int64_t mc = rg.r1 - i0 < kMC ? rg.r1 - i0 : kMC;
-        const int64_t edge_rows = mc % kMR;
-        if (!plan.direct_a) pack_a(a_pack, pr, i0, mc, pc, kc);
-        else if (edge_rows && !shift_rows) pack_a(a_pack, pr, i0 + mc - edge_rows, edge_rows, pc, kc);
-        for (int64_t q = 0; q < panels; ++q) {
-          const int64_t j = jc + q * kNR;
-          const int cols = static_cast<int>(nc - q * kNR < kNR ? nc - q * kNR : kNR);
-          detail::Tile t{};
-          int64_t jt = j;  // first column of the computed tile
-          if (plan.direct_b && (cols == kNR || shift_cols)) {
-            jt = j + cols - kNR;
-            t.b = pr.B + pc * pr.ldb + jt, t.b_ks = pr.ldb, t.c0 = kNR - cols;
-          } else {
-            t.b = b_pack + (plan.direct_b ? 0 : q * kNR * kc), t.b_ks = kNR, t.c1 = cols;
-          }
-          if (last && pr.bias) t.bias = pr.bias + jt;
-          for (int64_t ir = 0; ir < mc; ir += kMR) {
-            const int64_t i = i0 + ir;
-            const int rows = static_cast<int>(mc - ir < kMR ? mc - ir : kMR);
-            int64_t it = i;  // first row of the computed tile
-            if (plan.direct_a && (rows == kMR || shift_rows)) {
-              it = i + rows - kMR;
-              t.r0 = kMR - rows, t.r1 = kMR;
-              if (pr.trans_a) t.a = pr.A + pc * pr.lda + it, t.a_rs = 1, t.a_cs = pr.lda;
-              else t.a = pr.A + it * pr.lda + pc, t.a_rs = pr.lda, t.a_cs = 1;
-            } else {
-              t.a = a_pack + (plan.direct_a ? 0 : ir * kc), t.a_rs = 1, t.a_cs = kMR;
-              t.r0 = 0, t.r1 = rows;
-            }
-            if (last && pr.residual) t.res = pr.residual + it * pr.ldr + jt, t.ldr = pr.ldr;
-            kern(kc, t, pr.C + it * pr.ldc + jt, pr.ldc, pr.alpha, beta);
-          }
-        }
-      }
+    // B's K block at pc, packed (or its partial edge panel, when B is read in place)
+    auto pack_b_block = [&](float* dst, int64_t pc, int64_t kc) {
+      if (!plan.direct_b) pack_b(dst, pr, jc, nc, pc, kc, avx2);
+      else if (edge_cols && !shift_cols) pack_b(dst, pr, jc + nc - edge_cols, edge_cols, pc, kc, avx2);
+    };
+    const int64_t b_stride = round_up(nc, kNR);  // floats per k of a packed B block
+    if (k_inner) {
+      each_k_block([&](int64_t pc, int64_t kc) { pack_b_block(b_pack + b_stride * pc, pc, kc); });
+      each_row_block([&](int64_t i0, int64_t mc) {
+        each_k_block([&](int64_t pc, int64_t kc) {
+          gemm_block(pr, kern, plan, a_pack, b_pack + b_stride * pc, jc, nc, i0, mc, pc, kc);
+        });
+      });
+      continue;
     }
+    each_k_block([&](int64_t pc, int64_t kc) {
+      pack_b_block(b_pack, pc, kc);
+      each_row_block([&](int64_t i0, int64_t mc) {
+        gemm_block(pr, kern, plan, a_pack, b_pack, jc, nc, i0, mc, pc, kc);
+      });
+    });
   }
 }
 

@@ -169,10 +169,11 @@ TEST_P(SimdPath, BatchedMatchesPerItemReference) {
 }
 
 TEST_P(SimdPath, BiasAddedAfterAlphaAndBeta) {
-  // Edge tiles on both axes, several K blocks (the bias must be added once), packed and direct.
+  // Edge tiles on both axes, several K blocks (the bias must be added once), packed and direct;
+  // 1400 x 100 x 300: a C taller than K, its K blocks run inside each row block.
   using kernels::detail::Packing;
   for (Packing p : {Packing::Auto, Packing::Always, Packing::Never})
-    for (const Case& cs : {Case{37, 29, 23}, Case{13, 50, 600}, Case{130, 7, 5}}) {
+    for (const Case& cs : {Case{37, 29, 23}, Case{13, 50, 600}, Case{130, 7, 5}, Case{1400, 100, 300}}) {
       kernels::detail::set_packing(p);
       const int64_t M = cs.M, N = cs.N, K = cs.K;
       auto A = random_vec(M * K, 31), B = random_vec(N * K, 32), bias = random_vec(N, 33);
@@ -191,10 +192,12 @@ TEST_P(SimdPath, BiasAddedAfterAlphaAndBeta) {
 
 TEST_P(SimdPath, ResidualAddedAfterBias) {
   // C = alpha A B^T + beta C + bias + R with R's row stride wider than N: edge tiles on both axes,
-  // several K blocks, the K-chunk path (13 x 40 x 4200), packed and direct.
+  // several K blocks, the K-chunk path (13 x 40 x 4200), K blocks inside row blocks (1400 x 100 x
+  // 300), packed and direct.
   using kernels::detail::Packing;
   for (Packing p : {Packing::Auto, Packing::Always, Packing::Never})
-    for (const Case& cs : {Case{37, 29, 23}, Case{13, 50, 600}, Case{130, 7, 5}, Case{13, 40, 4200}}) {
+    for (const Case& cs : {Case{37, 29, 23}, Case{13, 50, 600}, Case{130, 7, 5}, Case{13, 40, 4200},
+                           Case{1400, 100, 300}}) {
       kernels::detail::set_packing(p);
       const int64_t M = cs.M, N = cs.N, K = cs.K, ldr = N + 3;
       auto A = random_vec(M * K, 41), B = random_vec(N * K, 42), bias = random_vec(N, 43);
@@ -221,9 +224,12 @@ TEST_P(SimdPath, ResidualAddedAfterBias) {
 INSTANTIATE_TEST_SUITE_P(Gemm, SimdPath, ::testing::Values("default", "portable"));
 
 // Same inputs with 1, 2 and 5 threads must give the same bits (shapes that take every split:
-// rows, columns, several K blocks, several N blocks, fixed K chunks).
+// rows, columns, several K blocks, several N blocks, fixed K chunks; 1400 x 100 x 300 runs its K
+// blocks inside each row block on 1 and 2 threads, outside them on 5, whose C parts are shorter
+// than K).
 TEST(Gemm, BitIdenticalForOneAndTwoThreads) {
-  const Case cases[] = {{300, 200, 600}, {64, 192, 6400}, {6400, 64, 64}, {20, 3100, 70}};
+  const Case cases[] = {{300, 200, 600}, {64, 192, 6400}, {6400, 64, 64}, {20, 3100, 70},
+                        {1400, 100, 300}};
   for (const Case& cs : cases)
     for (int t = 0; t < 4; ++t) {
       const bool ta = t & 1, tb = t & 2;
