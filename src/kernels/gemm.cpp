@@ -1,7 +1,8 @@
 // GEMM driver: blocking, packing, threading, dispatch, the bias and residual; plus the portable
 // micro-kernel. The AVX2 micro-kernel is in gemm_avx2.cpp. Each thread owns a rectangle of C
 // and runs the Goto/BLIS loops on it: jc over its columns (kNC) -> pc over K (kc) -> pack its
-// B block -> its rows in blocks of kMC -> pack A block -> 16-column panels -> 6-row panels.
+// B block -> its rows in blocks of kMC -> pack A block -> 16-column panels -> 6-row panels
+// (a narrow C taller than K swaps the pc and row-block loops, see gemm_region).
 // Thin operands are read in place instead of packed (make_plan), and a long K with a small C
 // runs as fixed K chunks summed in order (gemm_split_k). The k order of every C element depends
 // only on the shape (the kc split, the K chunks), never on threads.
@@ -290,7 +291,8 @@ void gemm_region(const Problem& pr, detail::MicroKernel kern, int64_t kcs, const
     // B's K block at pc, packed (or its partial edge panel, when B is read in place)
     auto pack_b_block = [&](float* dst, int64_t pc, int64_t kc) {
       if (!plan.direct_b) pack_b(dst, pr, jc, nc, pc, kc, avx2);
-      else if (edge_cols && !shift_cols) pack_b(dst, pr, jc + nc - edge_cols, edge_cols, pc, kc, avx2);
+      else if (edge_cols && !shift_cols)
+        pack_b(dst, pr, jc + nc - edge_cols, edge_cols, pc, kc, avx2);
     };
     const int64_t b_stride = round_up(nc, kNR);  // floats per k of a packed B block
     if (k_inner) {

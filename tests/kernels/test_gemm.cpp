@@ -173,7 +173,8 @@ TEST_P(SimdPath, BiasAddedAfterAlphaAndBeta) {
   // 1400 x 100 x 300: a C taller than K, its K blocks run inside each row block.
   using kernels::detail::Packing;
   for (Packing p : {Packing::Auto, Packing::Always, Packing::Never})
-    for (const Case& cs : {Case{37, 29, 23}, Case{13, 50, 600}, Case{130, 7, 5}, Case{1400, 100, 300}}) {
+    for (const Case& cs :
+         {Case{37, 29, 23}, Case{13, 50, 600}, Case{130, 7, 5}, Case{1400, 100, 300}}) {
       kernels::detail::set_packing(p);
       const int64_t M = cs.M, N = cs.N, K = cs.K;
       auto A = random_vec(M * K, 31), B = random_vec(N * K, 32), bias = random_vec(N, 33);
