@@ -24,6 +24,11 @@ Var linear_gelu(const Var& x, const Var& w, const Var& b);
 // residual + x w^T + b, the residual [..., out] added in the GEMM epilogue (a pre-LN block's
 // "x + proj(h)" in one pass); the same bits as add(residual, linear(x, w, b)).
 Var linear_residual(const Var& x, const Var& w, const Var& b, const Var& residual);
+// A pre-LN block's MLP with its residual, residual + fc2(gelu(fc1(x))):
+// linear_residual(linear_gelu(x, w1, b1), w2, b2, residual), the same bits, with GELU's backward
+// multiplied into the GEMM that computes its input gradient (one pass over [rows, hidden] less).
+Var mlp_residual(const Var& x, const Var& w1, const Var& b1, const Var& w2, const Var& b2,
+                 const Var& residual);
 
 // ---- elementwise (ops_elementwise.cpp, kernels/elementwise) ----
 // a + b where b has a's shape or a suffix of it (bias [D] over [..., D], pos_embed [1, N, D]

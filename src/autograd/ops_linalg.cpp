@@ -45,6 +45,16 @@ void linear_backward(const Var& x, const Var& w, const Var& b, const float* dy, 
     kernels::column_sums(b.grad().data(), dy, rows, out);
 }
 
+// The gradient of a residual added in a GEMM epilogue is dz itself: adopted when the residual has
+// none (dz is not read after this), else added. Called last, after the op's other inputs (possibly
+// the same Var) have been written.
+void residual_backward(const Var& residual, const Tensor& dz) {
+  if (!residual.requires_grad() || residual.adopt_grad(dz)) return;
+  bool fresh = false;
+  float* g = residual.grad_for_write(fresh);
+  kernels::accumulate(g, dz.data(), residual.numel(), fresh);
+}
+
 Shape linear_out_shape(const Shape& x, int64_t out) {
   Shape s = x;
   s.back() = out;
@@ -144,32 +154,45 @@ Var linear_residual(const Var& x, const Var& w, const Var& b, const Var& residua
   inputs.push_back(residual);
   return profiled_record(y, inputs, [x, w, b, residual, rows](const Tensor& dy) {
     linear_backward(x, w, b, dy.data(), rows);
-    // The residual's gradient is dy itself: adopted when it has none (dy is not read after
-    // this), else added. Last, so that x (possibly the same Var) has been written first.
-    if (!residual.requires_grad() || residual.adopt_grad(dy)) return;
-    bool fresh = false;
-    float* g = residual.grad_for_write(fresh);
-    kernels::accumulate(g, dy.data(), residual.numel(), fresh);
+    residual_backward(residual, dy);
   }, "linear_residual");
 }
 
-Var linear_gelu(const Var& x, const Var& w, const Var& b) {
-  const int64_t rows = check_linear(x, w, b, "linear_gelu");
+namespace {
+
+// linear_gelu's forward: y = gelu(h), h = x w^T + b (bias added as the GEMM stores its tiles), in
+// a vectorised pass (the one GELU definition, kernels/activation.hpp). For training gelu'(h) is
+// kept too, from the same erf, so that backward is a product; h itself is not kept. Without
+// training y is computed in place.
+struct GeluForward {
+  Tensor y, slope;
+};
+GeluForward gelu_layer_forward(const Var& x, const Var& w, const Var& b, int64_t rows,
+                               bool training) {
   const int64_t in = w.size(1), out = w.size(0);
   const Shape shape = linear_out_shape(x.shape(), out);
-  // h = x w^T + b (bias added as the GEMM stores its tiles), then y = gelu(h) in a vectorised
-  // pass (the one GELU definition, kernels/activation.hpp). Training also keeps gelu'(h), from
-  // the same erf, so backward is a product; eval computes y in place.
-  Tensor y = Tensor::empty(shape);
-  const bool training = grad_enabled() && (x.requires_grad() || w.requires_grad() ||
-                                           (b.defined() && b.requires_grad()));
-  Tensor h = training ? Tensor::empty(shape) : y;
+  GeluForward f{Tensor::empty(shape), training ? Tensor::empty(shape) : Tensor()};
+  Tensor h = training ? Tensor::empty(shape) : f.y;
   kernels::gemm_bias(false, true, rows, out, in, 1.0f, x.value().data(), in, w.value().data(), in,
                      0.0f, h.data(), out, b.defined() ? b.value().data() : nullptr);
-  Tensor slope = training ? Tensor::empty(shape) : Tensor();  // gelu'(h), kept instead of h
-  if (training) kernels::gelu_forward_with_slope(y.data(), slope.data(), h.data(), h.numel());
-  else kernels::gelu_forward(y.data(), y.data(), y.numel());
-  return profiled_record(y, linear_inputs(x, w, b), [x, w, b, rows, slope](const Tensor& dy) {
+  if (training) kernels::gelu_forward_with_slope(f.y.data(), f.slope.data(), h.data(), h.numel());
+  else kernels::gelu_forward(f.y.data(), f.y.data(), f.y.numel());
+  return f;
+}
+
+bool any_requires_grad(const std::vector<Var>& vars) {
+  for (const Var& v : vars)
+    if (v.defined() && v.requires_grad()) return true;
+  return false;
+}
+
+}  // namespace
+
+Var linear_gelu(const Var& x, const Var& w, const Var& b) {
+  const int64_t rows = check_linear(x, w, b, "linear_gelu");
+  std::vector<Var> inputs = linear_inputs(x, w, b);
+  const GeluForward f = gelu_layer_forward(x, w, b, rows, grad_enabled() && any_requires_grad(inputs));
+  return profiled_record(f.y, inputs, [x, w, b, rows, slope = f.slope](const Tensor& dy) {
     // y = gelu(h): dh = dy * gelu'(h) (the bias gradient summed as dh is written), then the
     // linear backward with dh.
     Tensor dh = Tensor::empty(slope.shape());
@@ -180,6 +203,49 @@ Var linear_gelu(const Var& x, const Var& w, const Var& b) {
     else kernels::gelu_backward_saved(dh.data(), dy.data(), slope.data(), slope.numel());
     linear_backward(x, w, b, dh.data(), rows, bias);
   }, "linear_gelu");
+}
+
+Var mlp_residual(const Var& x, const Var& w1, const Var& b1, const Var& w2, const Var& b2,
+                 const Var& residual) {
+  const int64_t rows = check_linear(x, w1, b1, "mlp_residual");
+  const int64_t hidden = w1.size(0);
+  VIT_CHECK(w2.defined() && w2.value().dim() == 2 && w2.size(1) == hidden, "mlp_residual: w2 ",
+            w2.defined() ? w2.shape() : Shape{}, " must be [out, ", hidden, "] for w1 ", w1.shape());
+  const int64_t out = w2.size(0);
+  if (b2.defined())
+    VIT_CHECK(b2.value().dim() == 1 && b2.size(0) == out, "mlp_residual: b2 ", b2.shape(),
+              " must be [", out, "] for w2 ", w2.shape());
+  const Shape shape = linear_out_shape(x.shape(), out);
+  VIT_CHECK(residual.defined() && residual.shape() == shape, "mlp_residual: residual ",
+            residual.defined() ? residual.shape() : Shape{}, " must match the output ", shape);
+  std::vector<Var> inputs = linear_inputs(x, w1, b1);
+  inputs.push_back(w2);
+  if (b2.defined()) inputs.push_back(b2);
+  inputs.push_back(residual);
+  const GeluForward f = gelu_layer_forward(x, w1, b1, rows, grad_enabled() && any_requires_grad(inputs));
+  Tensor z = Tensor::empty(shape);
+  kernels::gemm_bias(false, true, rows, out, hidden, 1.0f, f.y.data(), hidden, w2.value().data(),
+                     hidden, 0.0f, z.data(), out, b2.defined() ? b2.value().data() : nullptr,
+                     residual.value().data(), out);
+  return profiled_record(z, inputs, [=](const Tensor& dz) {
+    // z = residual + y w2^T + b2, y = gelu(h), h = x w1^T + b1: the gradients of
+    // linear_residual(linear_gelu(x, w1, b1), w2, b2, residual) in the same order (so the same
+    // bits, also when x is the residual), except that dh = (dz w2) * gelu'(h) is one GEMM that
+    // multiplies by the slope as it stores its tiles: no dy in memory and no pass over it.
+    const float* g = dz.data();
+    Tensor dh;
+    if (x.requires_grad() || w1.requires_grad() || (b1.defined() && b1.requires_grad())) {
+      dh = Tensor::empty(f.slope.shape());
+      kernels::gemm_scaled(false, false, rows, hidden, out, 1.0f, g, out, w2.value().data(), hidden,
+                           0.0f, dh.data(), hidden, f.slope.data(), hidden);
+    }
+    if (w2.requires_grad())
+      kernels::gemm(true, false, out, hidden, rows, 1.0f, g, out, f.y.data(), hidden, 1.0f,
+                    w2.grad().data(), hidden);
+    if (b2.defined() && b2.requires_grad()) kernels::column_sums(b2.grad().data(), g, rows, out);
+    residual_backward(residual, dz);  // may hand dz's buffer on: not read after this
+    if (dh.defined()) linear_backward(x, w1, b1, dh.data(), rows);
+  }, "mlp_residual");
 }
 
 }  // namespace vit

@@ -1,8 +1,9 @@
 // Single-precision GEMM: C[M, N] = alpha * op(A) op(B) + beta * C, row-major, op = identity or
-// transpose per operand, explicit leading dimensions, plus a strided-batch form and a fused
-// per-column bias. Cache-blocked with packed panels (thin operands read in place) and a 6x16
-// register tile; an AVX2/FMA micro-kernel chosen at run time, a portable one otherwise. Not a
-// full BLAS: float only, row-major only, no complex, no negative strides.
+// transpose per operand, explicit leading dimensions, plus a strided-batch form and operands
+// applied as the tiles are stored (an element-wise scale, a per-column bias, a residual).
+// Cache-blocked with packed panels (thin operands read in place) and a 6x16 register tile; an
+// AVX2/FMA micro-kernel chosen at run time, a portable one otherwise. Not a full BLAS: float only,
+// row-major only, no complex, no negative strides.
 //
 // Determinism: every C element is computed by one thread with k in a fixed order (K is blocked,
 // and for long K with a small C split into 4 chunks summed in order, by sizes that depend only
@@ -25,6 +26,13 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                int64_t ldc, const float* bias, const float* residual = nullptr, int64_t ldr = 0);
+
+// gemm with the result multiplied element by element by S [M, N] (row stride lds) as the tiles are
+// stored: C = (alpha * op(A) op(B) + beta * C) * S[i, j] (a GELU's backward, dh = (dy W) *
+// gelu'(h), with no dy in memory in between).
+void gemm_scaled(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                 int64_t ldc, const float* S, int64_t lds);
 
 // For b in [0, batch): gemm on A + b * stride_a, B + b * stride_b, C + b * stride_c.
 // Many small products run one per thread; few large ones are each split over the threads.
@@ -53,12 +61,14 @@ struct Tile {
   const float* b;
   int64_t b_ks;
   int r0 = 0, r1 = kMR, c0 = 0, c1 = kNR;
-  const float* bias = nullptr;  // when set: + bias[j] for the tile's column j, after alpha, beta
+  const float* mul = nullptr;   // when set: * mul[r * ldm + j] for the tile's (r, j), after alpha, beta
+  int64_t ldm = 0;
+  const float* bias = nullptr;  // when set: + bias[j] for the tile's column j, after mul
   const float* res = nullptr;   // when set: + res[r * ldr + j] for the tile's (r, j), after bias
   int64_t ldr = 0;
 };
-// c[r, j] (ldc) = alpha * sum_{p < kc} A(r, p) B(p, j) + beta * c[r, j] (+ bias[j]) (+ res[r, j])
-// for (r, j) in the window;
+// c[r, j] (ldc) = (alpha * sum_{p < kc} A(r, p) B(p, j) + beta * c[r, j]) (* mul[r, j]) (+ bias[j])
+// (+ res[r, j]) for (r, j) in the window;
 // nothing outside it is read or written, and beta == 0 does not read c. Every element is
 // computed the same way whatever the layout or window, so packed, unpacked and edge tiles agree
 // bit for bit.

@@ -44,6 +44,12 @@ __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const Til
       _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + kNR - 1), _MM_HINT_T0);
     }
+  // The same for the multiplier (a GELU slope kept since the forward pass: from DRAM).
+  if (full && t.mul)
+    for (int i = 2 * kMR; i < 3 * kMR; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(t.mul + i * t.ldm), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(t.mul + i * t.ldm + kNR - 1), _MM_HINT_T0);
+    }
 #pragma GCC unroll 4
   for (int64_t p = 0; p < kc; ++p) {
     const __m256 b0 = _mm256_loadu_ps(b);
@@ -87,6 +93,10 @@ __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const Til
         v0 = _mm256_fmadd_ps(va, acc[i][0], _mm256_mul_ps(vb, _mm256_loadu_ps(ci)));
         v1 = _mm256_fmadd_ps(va, acc[i][1], _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8)));
       }
+      if (t.mul) {
+        v0 = _mm256_mul_ps(v0, _mm256_loadu_ps(t.mul + i * t.ldm));
+        v1 = _mm256_mul_ps(v1, _mm256_loadu_ps(t.mul + i * t.ldm + 8));
+      }
       if (t.bias) v0 = _mm256_add_ps(v0, bias0), v1 = _mm256_add_ps(v1, bias1);
       if (t.res) {
         v0 = _mm256_add_ps(v0, _mm256_loadu_ps(t.res + i * t.ldr));
@@ -111,6 +121,7 @@ __attribute__((target("avx2,fma"))) void micro_kernel_avx2(int64_t kc, const Til
       __m256 v = beta == 0.0f ? _mm256_mul_ps(va, acc[i][h])
                               : _mm256_fmadd_ps(va, acc[i][h],
                                                 _mm256_mul_ps(vb, _mm256_maskload_ps(ch, mask[h])));
+      if (t.mul) v = _mm256_mul_ps(v, _mm256_maskload_ps(t.mul + i * t.ldm + 8 * h, mask[h]));
       if (t.bias) v = _mm256_add_ps(v, _mm256_maskload_ps(t.bias + 8 * h, mask[h]));
       if (t.res) v = _mm256_add_ps(v, _mm256_maskload_ps(t.res + i * t.ldr + 8 * h, mask[h]));
       _mm256_maskstore_ps(ch, mask[h], v);

@@ -13,9 +13,9 @@ Mlp::Mlp(int64_t dim, int64_t hidden, float dropout)
 
 Var Mlp::forward(const Var& x, const ForwardContext& ctx, uint64_t site,
                  const Var& residual) const {
-  Var h = maybe_dropout(fc1_.forward_gelu(x), dropout_, ctx, site);
   if (residual.defined() && !dropout_active(dropout_, ctx))
-    return fc2_.forward_residual(h, residual);
+    return mlp_residual(x, fc1_.weight(), fc1_.bias(), fc2_.weight(), fc2_.bias(), residual);
+  Var h = maybe_dropout(fc1_.forward_gelu(x), dropout_, ctx, site);
   Var out = maybe_dropout(fc2_.forward(h), dropout_, ctx, site + 1);
   return residual.defined() ? add(residual, out) : out;
 }

@@ -1,6 +1,7 @@
-// Gradchecks for matmul, bmm (all transpose combinations), linear (with/without bias, 3-D input)
-// and linear_gelu; forward values against naive loops; linear_gelu against an erf-based GELU of
-// linear; shape errors.
+// Gradchecks for matmul, bmm (all transpose combinations), linear (with/without bias, 3-D input),
+// linear_gelu, linear_residual and mlp_residual; forward values against naive loops; linear_gelu
+// against an erf-based GELU of linear; the fused ops bitwise against their compositions; shape
+// errors.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -142,12 +143,59 @@ TEST(OpsLinalg, LinearResidualEqualsAddOfLinearBitwise) {
   clear_tape();
 }
 
+TEST(OpsLinalg, MlpResidualGradcheck) {
+  for (Shape sx : {Shape{3, 5}, Shape{2, 7, 4}}) {
+    Shape sz = sx;
+    sz.back() = 3;
+    Var x = param(sx, 90), w1 = param({6, sx.back()}, 91), b1 = param({6}, 92),
+        w2 = param({3, 6}, 93), b2 = param({3}, 94), r = param(sz, 95);
+    auto res = gradcheck([](const std::vector<Var>& v) {
+      return mlp_residual(v[0], v[1], v[2], v[3], v[4], v[5]);
+    }, {x, w1, b1, w2, b2, r});
+    EXPECT_TRUE(res.ok) << res.report;
+    auto nb = gradcheck([](const std::vector<Var>& v) {
+      return mlp_residual(v[0], v[1], Var(), v[2], Var(), v[3]);
+    }, {x, w1, w2, r});
+    EXPECT_TRUE(nb.ok) << nb.report;
+  }
+}
+
+TEST(OpsLinalg, MlpResidualEqualsComposedOpsBitwise) {
+  // Past one register tile and one K block on both products; the residual an op output (its
+  // gradient adopted), then the same Var as the input (both gradients accumulate).
+  Var x0 = param({3, 70, 300}, 100), w1 = param({260, 300}, 101), b1 = param({260}, 102),
+      w2 = param({300, 260}, 103), b2 = param({300}, 104);
+  const std::vector<Var> params{x0, w1, b1, w2, b2};
+  for (bool same : {false, true}) {
+    std::vector<std::vector<float>> values, grads;
+    for (bool fused : {false, true}) {
+      for (const Var& p : params) p.zero_grad();
+      Var x = scale(x0, 0.5f);
+      Var r = same ? x : scale(x0, 1.5f);
+      Var y = fused ? mlp_residual(x, w1, b1, w2, b2, r)
+                    : linear_residual(linear_gelu(x, w1, b1), w2, b2, r);
+      values.push_back(y.value().to_vector());
+      backward(sum(mul(y, y)));
+      for (const Var& p : params) grads.push_back(p.grad().to_vector());
+    }
+    EXPECT_EQ(values[0], values[1]) << "same " << same;
+    for (size_t i = 0; i < params.size(); ++i)
+      EXPECT_EQ(grads[i], grads[i + params.size()]) << "input " << i << " same " << same;
+  }
+  clear_tape();
+}
+
 TEST(OpsLinalg, ShapeErrorsNameShapes) {
   Var a = param({2, 3}, 60), b = param({4, 5}, 61);
   EXPECT_THROW(matmul(a, b), Error);
   EXPECT_THROW(linear(a, b, Var()), Error);
   EXPECT_THROW(linear(a, param({5, 3}, 62), param({4}, 63)), Error);
   EXPECT_THROW(bmm(param({2, 3, 4}, 64), param({3, 4, 5}, 65)), Error);
+  // mlp_residual: w2's in-features must be w1's out-features; the residual the output's shape
+  Var x = param({2, 3}, 66), w1 = param({4, 3}, 67), w2 = param({3, 4}, 68);
+  EXPECT_THROW(mlp_residual(x, w1, Var(), param({3, 5}, 69), Var(), param({2, 3}, 70)), Error);
+  EXPECT_THROW(mlp_residual(x, w1, Var(), w2, param({4}, 71), param({2, 3}, 72)), Error);
+  EXPECT_THROW(mlp_residual(x, w1, Var(), w2, Var(), param({2, 4}, 73)), Error);
   try {
     matmul(a, b);
   } catch (const Error& e) {

@@ -222,6 +222,28 @@ TEST_P(SimdPath, ResidualAddedAfterBias) {
   kernels::detail::set_packing(Packing::Auto);
 }
 
+TEST_P(SimdPath, ScaleMultipliesAfterAlphaAndBeta) {
+  // C = (alpha A B + beta C) * S with S's row stride wider than N, on the shapes of
+  // ResidualAddedAfterBias (edge tiles, K blocks, K chunks, K blocks inside row blocks) and K = 0,
+  // packed and direct: the same bits as the plain product multiplied afterwards.
+  using kernels::detail::Packing;
+  for (Packing p : {Packing::Auto, Packing::Always, Packing::Never})
+    for (const Case& cs : {Case{37, 29, 23}, Case{13, 50, 600}, Case{130, 7, 5}, Case{13, 40, 4200},
+                           Case{1400, 100, 300}, Case{5, 9, 0}}) {
+      kernels::detail::set_packing(p);
+      const int64_t M = cs.M, N = cs.N, K = cs.K, lds = N + 5;
+      auto A = random_vec(M * K, 51), B = random_vec(K * N, 52), S = random_vec(M * lds, 53);
+      std::vector<float> C = random_vec(M * N, 54), Y = C;
+      kernels::gemm_scaled(false, false, M, N, K, 0.5f, A.data(), K, B.data(), N, -2.0f, C.data(),
+                           N, S.data(), lds);
+      kernels::gemm(false, false, M, N, K, 0.5f, A.data(), K, B.data(), N, -2.0f, Y.data(), N);
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j)
+          ASSERT_EQ(C[i * N + j], Y[i * N + j] * S[i * lds + j]) << i << "," << j << " K " << K;
+    }
+  kernels::detail::set_packing(Packing::Auto);
+}
+
 INSTANTIATE_TEST_SUITE_P(Gemm, SimdPath, ::testing::Values("default", "portable"));
 
 // Same inputs with 1, 2 and 5 threads must give the same bits (shapes that take every split:
