@@ -191,7 +191,8 @@ bool any_requires_grad(const std::vector<Var>& vars) {
 Var linear_gelu(const Var& x, const Var& w, const Var& b) {
   const int64_t rows = check_linear(x, w, b, "linear_gelu");
   std::vector<Var> inputs = linear_inputs(x, w, b);
-  const GeluForward f = gelu_layer_forward(x, w, b, rows, grad_enabled() && any_requires_grad(inputs));
+  const bool training = grad_enabled() && any_requires_grad(inputs);
+  const GeluForward f = gelu_layer_forward(x, w, b, rows, training);
   return profiled_record(f.y, inputs, [x, w, b, rows, slope = f.slope](const Tensor& dy) {
     // y = gelu(h): dh = dy * gelu'(h) (the bias gradient summed as dh is written), then the
     // linear backward with dh.
@@ -210,7 +211,8 @@ Var mlp_residual(const Var& x, const Var& w1, const Var& b1, const Var& w2, cons
   const int64_t rows = check_linear(x, w1, b1, "mlp_residual");
   const int64_t hidden = w1.size(0);
   VIT_CHECK(w2.defined() && w2.value().dim() == 2 && w2.size(1) == hidden, "mlp_residual: w2 ",
-            w2.defined() ? w2.shape() : Shape{}, " must be [out, ", hidden, "] for w1 ", w1.shape());
+            w2.defined() ? w2.shape() : Shape{}, " must be [out, ", hidden, "] for w1 ",
+            w1.shape());
   const int64_t out = w2.size(0);
   if (b2.defined())
     VIT_CHECK(b2.value().dim() == 1 && b2.size(0) == out, "mlp_residual: b2 ", b2.shape(),
@@ -222,7 +224,8 @@ Var mlp_residual(const Var& x, const Var& w1, const Var& b1, const Var& w2, cons
   inputs.push_back(w2);
   if (b2.defined()) inputs.push_back(b2);
   inputs.push_back(residual);
-  const GeluForward f = gelu_layer_forward(x, w1, b1, rows, grad_enabled() && any_requires_grad(inputs));
+  const bool training = grad_enabled() && any_requires_grad(inputs);
+  const GeluForward f = gelu_layer_forward(x, w1, b1, rows, training);
   Tensor z = Tensor::empty(shape);
   kernels::gemm_bias(false, true, rows, out, hidden, 1.0f, f.y.data(), hidden, w2.value().data(),
                      hidden, 0.0f, z.data(), out, b2.defined() ? b2.value().data() : nullptr,

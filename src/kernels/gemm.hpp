@@ -61,7 +61,7 @@ struct Tile {
   const float* b;
   int64_t b_ks;
   int r0 = 0, r1 = kMR, c0 = 0, c1 = kNR;
-  const float* mul = nullptr;   // when set: * mul[r * ldm + j] for the tile's (r, j), after alpha, beta
+  const float* mul = nullptr;   // when set: * mul[r * ldm + j] at (r, j), after alpha, beta
   int64_t ldm = 0;
   const float* bias = nullptr;  // when set: + bias[j] for the tile's column j, after mul
   const float* res = nullptr;   // when set: + res[r * ldr + j] for the tile's (r, j), after bias

@@ -1,4 +1,5 @@
-// Mlp forward: fused fc1+GELU, dropouts keyed by site.
+// Mlp forward: with a residual and no active dropout the whole block is one op (mlp_residual);
+// otherwise fused fc1+GELU, then fc2, dropouts keyed by site.
 #include "nn/mlp.hpp"
 
 #include "autograd/ops.hpp"
