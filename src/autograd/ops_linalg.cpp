@@ -46,8 +46,8 @@ void linear_backward(const Var& x, const Var& w, const Var& b, const float* dy, 
 }
 
 // The gradient of a residual added in a GEMM epilogue is dz itself: adopted when the residual has
-// none (dz is not read after this), else added. Called last, after the op's other inputs (possibly
-// the same Var) have been written.
+// none, else added. dz's buffer may be handed on (and later accumulated into), so this comes after
+// every product that reads dz.
 void residual_backward(const Var& residual, const Tensor& dz) {
   if (!residual.requires_grad() || residual.adopt_grad(dz)) return;
   bool fresh = false;
