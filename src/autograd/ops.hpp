@@ -69,7 +69,7 @@ Var dropout(const Var& x, float p, Rng& rng);
 // Stochastic depth: x [B, ...], one Bernoulli(1-p) per sample, scaled by 1/(1-p).
 Var drop_path(const Var& x, float p, Rng& rng);
 
-// ---- attention (ops_attention.cpp, kernels/attention, kernels/favor) ----
+// ---- attention (ops_attention.cpp, kernels/attention, kernels/class_attention, kernels/favor) ----
 // Multi-head softmax self-attention from a fused projection qkv [B, N, 3D] (timm layout: q, k, v
 // blocks, each head-major) -> [B, N, D] (heads merged, ready for the output projection).
 // softmax(q k^T / sqrt(d)) v, computed per (batch, head) in tiles so no N x N matrix is kept
@@ -82,6 +82,9 @@ Var attention(const Var& qkv, int64_t heads, float attn_dropout = 0.0f, uint64_t
 // rows, and w's and b's gradients as kReduceChunks fixed partial sums added in order), instead of
 // writing all of dqkv out and reading it back twice. Otherwise it is that composition.
 Var qkv_attention(const Var& x, const Var& w, const Var& b, int64_t heads);
+// Row 0 of attention(qkv, heads), the class token's, as [B, D]: its query against every token's
+// key and value, O(N d) per head. qkv's gradient has nothing in the q columns of rows 1..N-1.
+Var class_attention(const Var& qkv, int64_t heads);
 
 enum class FavorKernel { Softmax, Relu };
 // FAVOR+ (Performer) attention from qkv [B, N, 3D] with projection [F, d] (rows are random

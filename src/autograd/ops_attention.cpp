@@ -1,5 +1,5 @@
 // Attention ops: exact softmax attention (kernels/attention), the same fused with its qkv
-// projection (qkv_attention), and FAVOR+ (kernels/favor), each a shape check, a forward kernel call
+// projection (qkv_attention), the class token's row alone (kernels/class_attention), and FAVOR+ (kernels/favor), each a shape check, a forward kernel call
 // and the backward closure beside it. The closures capture only what their backward kernel reads;
 // the memory each keeps alive is noted at the capture.
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include "autograd/ops.hpp"
 #include "autograd/ops_profile.hpp"
 #include "kernels/attention.hpp"
+#include "kernels/class_attention.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/favor.hpp"
@@ -121,6 +122,23 @@ Var qkv_attention(const Var& x, const Var& w, const Var& b, int64_t heads) {
     if (dw.defined()) kernels::column_sums(w.grad().data(), dw.data(), chunks, three_d * C);
     if (bias) kernels::column_sums(b.grad().data(), db.data(), chunks, three_d);
   }, "qkv_attention");
+}
+
+Var class_attention(const Var& qkv, int64_t heads) {
+  int64_t B = 0, N = 0, d = 0;
+  check_qkv(qkv, heads, "class_attention", B, N, d);
+  const kernels::AttentionDims dims{B, N, heads, d};
+  Tensor out = Tensor::empty({B, heads * d});
+  Tensor probs = Tensor::empty({B, heads, N});
+  kernels::class_attention_forward(out.data(), probs.data(), qkv.value().data(), dims);
+  // Held for backward: probs (B*H*N floats) besides the input qkv.
+  return profiled_record(out, {qkv}, [qkv, probs, dims](const Tensor& dout) {
+    if (!qkv.requires_grad()) return;
+    bool fresh = false;
+    float* dqkv = qkv.grad_for_write(fresh);
+    kernels::class_attention_backward(dqkv, fresh, dout.data(), probs.data(), qkv.value().data(),
+                                      dims);
+  }, "class_attention");
 }
 
 Var favor_attention(const Var& qkv, int64_t heads, const Tensor& projection, FavorKernel kernel,

@@ -15,7 +15,20 @@ Attention::Attention(int64_t dim, int64_t heads, float proj_dropout)
 
 Var Attention::forward(const Var& x, const ForwardContext& ctx, uint64_t site,
                        const Var& residual) const {
-  Var mixed = mix(x, ctx, site);
+  return project(mix(x, ctx, site), ctx, site, residual);
+}
+
+Var Attention::forward_cls(const Var& x, const ForwardContext& ctx, uint64_t site,
+                           const Var& residual) const {
+  return project(mix_cls(x, ctx, site), ctx, site, residual);
+}
+
+Var Attention::mix_cls(const Var& x, const ForwardContext& ctx, uint64_t site) const {
+  return select_token(mix(x, ctx, site), 0);
+}
+
+Var Attention::project(const Var& mixed, const ForwardContext& ctx, uint64_t site,
+                       const Var& residual) const {
   if (residual.defined() && !dropout_active(proj_dropout_, ctx))
     return proj_.forward_residual(mixed, residual);
   Var out = maybe_dropout(proj_.forward(mixed), proj_dropout_, ctx, site + 1);

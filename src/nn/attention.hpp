@@ -14,6 +14,10 @@ class Attention : public Module {
   // [B, N, D]: residual + that, the add fused into proj's GEMM when no dropout applies.
   Var forward(const Var& x, const ForwardContext& ctx, uint64_t site,
               const Var& residual = Var()) const;
+  // The class token's row only: x [B, N, D] -> [B, D] (row 0 of forward()), with an optional
+  // residual [B, D]. Keys and values still come from every token; nothing else is computed.
+  Var forward_cls(const Var& x, const ForwardContext& ctx, uint64_t site,
+                  const Var& residual = Var()) const;
   int64_t heads() const { return heads_; }
   int64_t head_dim() const { return dim_ / heads_; }
   const Linear& qkv() const { return qkv_; }
@@ -22,8 +26,12 @@ class Attention : public Module {
  protected:
   // x [B, N, D] -> qkv() -> heads merged [B, N, D]
   virtual Var mix(const Var& x, const ForwardContext& ctx, uint64_t site) const = 0;
+  // x [B, N, D] -> row 0 of mix() [B, D]; by default mix() then select_token.
+  virtual Var mix_cls(const Var& x, const ForwardContext& ctx, uint64_t site) const;
 
  private:
+  Var project(const Var& mixed, const ForwardContext& ctx, uint64_t site, const Var& residual) const;
+
   int64_t dim_, heads_;
   float proj_dropout_;
   Linear qkv_, proj_;

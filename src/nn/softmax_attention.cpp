@@ -1,5 +1,6 @@
 // SoftmaxAttention: attention dropout is keyed by (seed, step, site) and only active in training;
-// without it the projection and attention are one op (qkv_attention: backward in cache).
+// without it the projection and attention are one op (qkv_attention: backward in cache), and
+// the class token's row alone is class_attention's O(N) per head.
 #include "nn/softmax_attention.hpp"
 
 #include "autograd/ops.hpp"
@@ -14,6 +15,11 @@ Var SoftmaxAttention::mix(const Var& x, const ForwardContext& ctx, uint64_t site
   const float p = ctx.training ? attn_dropout_ : 0.0f;
   if (p == 0.0f) return qkv_attention(x, qkv().weight(), qkv().bias(), heads());
   return attention(qkv().forward(x), heads(), p, ctx.key(site));
+}
+
+Var SoftmaxAttention::mix_cls(const Var& x, const ForwardContext& ctx, uint64_t site) const {
+  if (ctx.training && attn_dropout_ > 0.0f) return Attention::mix_cls(x, ctx, site);
+  return class_attention(qkv().forward(x), heads());
 }
 
 }  // namespace vit

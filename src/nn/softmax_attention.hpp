@@ -11,6 +11,7 @@ class SoftmaxAttention : public Attention {
 
  protected:
   Var mix(const Var& x, const ForwardContext& ctx, uint64_t site) const override;
+  Var mix_cls(const Var& x, const ForwardContext& ctx, uint64_t site) const override;
 
  private:
   float attn_dropout_;

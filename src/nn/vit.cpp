@@ -60,15 +60,19 @@ Block::Block(const ModelConfig& c, float drop_path)
   register_module("mlp", mlp_);
 }
 
-Var Block::forward(const Var& x, const ForwardContext& ctx, int64_t layer) const {
+Var Block::forward(const Var& x, const ForwardContext& ctx, int64_t layer, bool cls_only) const {
   const uint64_t site = kSitesPerLayer * static_cast<uint64_t>(layer + 1);
+  auto attend = [&](const Var& residual) {  // sites +0, +1
+    return cls_only ? attn_->forward_cls(norm1_.forward(x), ctx, site, residual)
+                    : attn_->forward(norm1_.forward(x), ctx, site, residual);
+  };
+  const Var skip = cls_only ? select_token(x, 0) : x;
   if (!dropout_active(drop_path_, ctx)) {  // the residual adds fused into proj's and fc2's GEMMs
-    Var y = attn_->forward(norm1_.forward(x), ctx, site, x);         // sites +0, +1
+    Var y = attend(skip);
     return mlp_.forward(norm2_.forward(y), ctx, site + 2, y);         // sites +2, +3
   }
-  Var h = attn_->forward(norm1_.forward(x), ctx, site);
-  Var y = add(x, maybe_drop_path(h, drop_path_, ctx, site + 4));
-  h = mlp_.forward(norm2_.forward(y), ctx, site + 2);
+  Var y = add(skip, maybe_drop_path(attend(Var()), drop_path_, ctx, site + 4));
+  Var h = mlp_.forward(norm2_.forward(y), ctx, site + 2);
   return add(y, maybe_drop_path(h, drop_path_, ctx, site + 5));
 }
 
@@ -138,12 +142,16 @@ Var ViT::forward(const Tensor& images, int64_t step) {
   Var x = patch_embed_.forward(Var(images));       // [B, N, D]
   x = add(concat_cls(cls_token_, x), pos_embed_);  // [B, N+1, D]
   x = maybe_dropout(x, c.dropout, ctx, 0);
-  for (int64_t l = 0; l < depth(); ++l) x = blocks_[static_cast<size_t>(l)]->forward(x, ctx, l);
+  const int64_t last = depth() - 1;
+  for (int64_t l = 0; l < last; ++l) x = blocks_[static_cast<size_t>(l)]->forward(x, ctx, l);
   Var pooled;                                      // [B, D]
   if (c.pool == Pooling::Cls) {
-    // LayerNorm is per token, so normalising only token 0 equals timm's norm-then-select.
-    pooled = norm_->forward(select_token(x, 0));
+    // Only the class token reaches the head, and everything after the last block's attention
+    // (projection, LN2, MLP, the final LayerNorm) is per token: computing that token's row
+    // alone equals timm's compute-all-then-select.
+    pooled = norm_->forward(blocks_.back()->forward(x, ctx, last, true));
   } else {
+    x = blocks_.back()->forward(x, ctx, last);
     // mean over patch tokens 1..N = ((N+1) mean_all - token_0) / N
     const float n = static_cast<float>(c.num_patches());
     pooled = add(scale(mean_tokens(x), (n + 1.0f) / n), scale(select_token(x, 0), -1.0f / n));

@@ -25,8 +25,10 @@ using StateDict = std::vector<std::pair<std::string, Tensor>>;
 class Block : public Module {
  public:
   Block(const ModelConfig& config, float drop_path);
-  // x [B, N, D] -> [B, N, D]; random masks keyed by sites 8 (layer + 1) + 0..5.
-  Var forward(const Var& x, const ForwardContext& ctx, int64_t layer) const;
+  // x [B, N, D] -> [B, N, D]; random masks keyed by sites 8 (layer + 1) + 0..5. With cls_only,
+  // only the class token's output row [B, D]: attention reads every token's keys and values,
+  // while the projection, LN2 and the MLP run on that row alone.
+  Var forward(const Var& x, const ForwardContext& ctx, int64_t layer, bool cls_only = false) const;
   Attention& attn() { return *attn_; }
   const Attention& attn() const { return *attn_; }
   float drop_path() const { return drop_path_; }

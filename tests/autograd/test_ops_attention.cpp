@@ -1,5 +1,6 @@
-// attention / qkv_attention / favor_attention ops: finite-difference gradchecks (with and without
-// dropout, both FAVOR+ feature maps), qkv_attention against attention(linear(...)), shape errors,
+// attention / qkv_attention / class_attention / favor_attention ops: finite-difference gradchecks
+// (with and without dropout, both FAVOR+ feature maps), qkv_attention against
+// attention(linear(...)), class_attention against row 0 of attention, shape errors,
 // and the memory bound at N = 4096 tokens (no N x N matrix).
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -132,12 +133,62 @@ TEST(QkvAttentionOp, MatchesAttentionOfLinear) {
   }
 }
 
+TEST(ClassAttentionOp, Gradcheck) {
+  // d = 12, 4, 13 (lane-sum tails), 8 and 16; one token; two samples' rows in one dqkv.
+  for (auto [shape, heads] : {std::pair<Shape, int64_t>{{2, 5, 72}, 2}, {{1, 1, 12}, 1},
+                              {{1, 7, 39}, 1}, {{2, 9, 48}, 2}, {{1, 6, 48}, 1}}) {
+    Var qkv(random_tensor(shape, 41), true);
+    const GradcheckResult r = gradcheck(
+        [heads = heads](const std::vector<Var>& in) { return class_attention(in[0], heads); }, {qkv});
+    EXPECT_TRUE(r.ok) << detail::concat(shape) << "\n" << r.report;
+  }
+}
+
+TEST(ClassAttentionOp, MatchesRowZeroOfAttention) {
+  // Row 0 of the full attention (the in-cache head kernel for d = 16 and 8, the GEMM path for
+  // d = 12) and its qkv gradient, which is 0 in the q columns of rows 1..N-1 there too. A second
+  // pass adds onto the first's gradient (dqkv not fresh).
+  for (auto [B, N, heads, D] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{3, 50, 4, 64},
+                                {2, 9, 2, 16}, {2, 17, 3, 36}}) {
+    const Tensor qv = random_tensor({B, N, 3 * D}, 51, -2.0f, 2.0f), seed = random_tensor({B, D}, 52);
+    auto run = [&, heads = heads](bool cls) {
+      Var qkv(qv.clone(), true);
+      Var y;
+      for (int pass = 0; pass < 2; ++pass) {
+        y = cls ? class_attention(qkv, heads) : select_token(attention(qkv, heads), 0);
+        backward(y, seed);
+      }
+      return std::pair<Tensor, Tensor>{y.value(), qkv.grad()};
+    };
+    const auto [yc, gc] = run(true);
+    const auto [ye, ge] = run(false);
+    ASSERT_EQ(yc.shape(), ye.shape());
+    for (auto [a, e] : {std::pair<const Tensor*, const Tensor*>{&yc, &ye}, {&gc, &ge}}) {
+      double worst = 0.0, biggest = 0.0;
+      for (int64_t i = 0; i < a->numel(); ++i) {
+        worst = std::max(worst, std::fabs(double((*a)[i]) - (*e)[i]) / (1.0 + std::fabs((*e)[i])));
+        biggest = std::max(biggest, std::fabs(double((*e)[i])));
+      }
+      EXPECT_LT(worst, 2e-6) << "N " << N;
+      EXPECT_GT(biggest, 0.1) << "N " << N;
+    }
+    const int64_t D3 = 3 * D;
+    for (int64_t i = 0; i < B * N * D3; ++i)
+      if ((i / D3) % N > 0 && i % D3 < D) {
+        ASSERT_EQ(gc[i], 0.0f) << i;
+      }
+  }
+}
+
 TEST(AttentionOp, RejectsBadShapes) {
   Var qkv(Tensor::zeros({2, 5, 25}), true);
   EXPECT_THROW(attention(qkv, 2), Error);                         // 25 not 3 * D
   EXPECT_THROW(attention(Var(Tensor::zeros({2, 5, 24})), 5), Error);  // D = 8 not divisible by 5
   EXPECT_THROW(attention(Var(Tensor::zeros({10, 24})), 2), Error);    // not [B, N, 3D]
   EXPECT_THROW(attention(Var(Tensor::zeros({1, 2, 24})), 2, 1.0f), Error);
+  EXPECT_THROW(class_attention(qkv, 2), Error);                        // 25 not 3 * D
+  EXPECT_THROW(class_attention(Var(Tensor::zeros({2, 5, 24})), 5), Error);
+  EXPECT_THROW(class_attention(Var(Tensor::zeros({10, 24})), 2), Error);
   EXPECT_THROW(favor_attention(Var(Tensor::zeros({1, 2, 24})), 2, Tensor::zeros({8, 3}),
                                FavorKernel::Softmax),
                Error);  // projection width 3 != d = 4

@@ -297,6 +297,43 @@ TEST(Vit, DropoutMasksDependOnStepAndVanishInEval) {
   EXPECT_FALSE(same_values(e1, s1));
 }
 
+TEST(Vit, ClassRowOfTheLastBlockEqualsSelectingItFromTheFullBlock) {
+  // forward's last block computes the class token's row only; it must match row 0 of the full
+  // block, values and every parameter's and the input's gradient, for both attention kinds, in
+  // eval and in training with stochastic depth (per-sample masks, the same either way).
+  for (AttentionKind kind : {AttentionKind::Softmax, AttentionKind::Favor})
+    for (float drop_path : {0.0f, 0.3f}) {
+      ModelConfig c = tiny(kind);
+      c.drop_path = drop_path;
+      ViT model(c, 4);  // depth 2: the rate, linear from 0 over depth, is drop_path in block 1
+      randomize(model, 30);
+      Block& block = model.block(1);
+      const ForwardContext ctx{drop_path > 0.0f, 4, 3};
+      const Tensor xv = random_tensor({8, 5, 8}, 31, -2.0f, 2.0f), seed = random_tensor({8, 8}, 32);
+      auto run = [&](bool cls) {
+        for (NamedParam& p : model.parameters()) p.var.zero_grad();
+        Var x(xv.clone(), true);
+        Var y = cls ? block.forward(x, ctx, 1, true) : select_token(block.forward(x, ctx, 1), 0);
+        backward(y, seed);
+        std::vector<Tensor> got{y.value(), x.grad()};
+        for (const NamedParam& p : block.parameters()) got.push_back(p.var.grad().clone());
+        return got;
+      };
+      const std::vector<Tensor> a = run(true), e = run(false);
+      ASSERT_EQ(a.size(), e.size());
+      for (size_t t = 0; t < a.size(); ++t) {
+        ASSERT_EQ(a[t].shape(), e[t].shape()) << t;
+        double worst = 0.0, biggest = 0.0;
+        for (int64_t i = 0; i < a[t].numel(); ++i) {
+          worst = std::max(worst, std::fabs(double(a[t][i]) - e[t][i]) / (1.0 + std::fabs(e[t][i])));
+          biggest = std::max(biggest, std::fabs(double(e[t][i])));
+        }
+        EXPECT_LT(worst, 1e-5) << "kind " << int(kind) << " drop_path " << drop_path << " tensor " << t;
+        EXPECT_GT(biggest, 1e-3) << "kind " << int(kind) << " drop_path " << drop_path << " tensor " << t;
+      }
+    }
+}
+
 TEST(Vit, BadConfigIsAConfigError) {
   ModelConfig c = tiny(AttentionKind::Softmax);
   c.patch_size = 3;
