@@ -94,5 +94,8 @@ enum class FavorKernel { Softmax, Relu };
 // Relu kernel: phi(x) = relu(w.x) + eps. Cost O(N F d): no N x N matrix.
 Var favor_attention(const Var& qkv, int64_t heads, const Tensor& projection, FavorKernel kernel,
                     float eps = 1e-6f);
+// Row 0 of favor_attention (the class token's) as [B, D]; keys and values from all N tokens.
+Var favor_class_attention(const Var& qkv, int64_t heads, const Tensor& projection,
+                          FavorKernel kernel, float eps = 1e-6f);
 
 }  // namespace vit

@@ -141,27 +141,31 @@ Var class_attention(const Var& qkv, int64_t heads) {
   }, "class_attention");
 }
 
-Var favor_attention(const Var& qkv, int64_t heads, const Tensor& projection, FavorKernel kernel,
-                    float eps) {
+namespace {
+// favor_attention for the first `queries` query rows (0: all): [B, N, D], or [B, D] for 1.
+Var favor_rows(const Var& qkv, int64_t heads, const Tensor& projection, FavorKernel kernel,
+               float eps, int64_t queries, const char* op) {
   int64_t B = 0, N = 0, d = 0;
-  check_qkv(qkv, heads, "favor_attention", B, N, d);
+  check_qkv(qkv, heads, op, B, N, d);
   VIT_CHECK(projection.defined() && projection.dim() == 2 && projection.size(1) == d &&
                 projection.size(0) > 0,
-            "favor_attention: projection must be [F, d] with d = ", d, ", got ",
+            op, ": projection must be [F, d] with d = ", d, ", got ",
             projection.defined() ? projection.shape() : Shape{});
-  VIT_CHECK(eps >= 0.0f && std::isfinite(eps), "favor_attention: eps must be >= 0, got ", eps);
+  VIT_CHECK(eps >= 0.0f && std::isfinite(eps), op, ": eps must be >= 0, got ", eps);
   const int64_t F = projection.size(0);
-  const kernels::FavorDims dims{B, N, heads, d, F};
+  kernels::FavorDims dims{B, N, heads, d, F};
+  dims.queries = queries;
+  const int64_t Q = dims.query_rows();
   const kernels::FavorMap map =
       kernel == FavorKernel::Softmax ? kernels::FavorMap::Softmax : kernels::FavorMap::Relu;
-  Tensor out = Tensor::empty({B, N, heads * d});
+  Tensor out = queries == 1 ? Tensor::empty({B, heads * d}) : Tensor::empty({B, Q, heads * d});
   Tensor kv = Tensor::empty({B, heads, F, d});
   Tensor ksum = Tensor::empty({B, heads, F});
-  Tensor den = Tensor::empty({B, heads, N});
+  Tensor den = Tensor::empty({B, heads, Q});
   Tensor key_stab = Tensor::empty({B, heads});
   kernels::favor_forward(out.data(), kv.data(), ksum.data(), den.data(), key_stab.data(),
                          qkv.value().data(), projection.data(), dims, map, eps);
-  // Held for backward: out (shared), kv (B*H*F*d), ksum (B*H*F), den (B*H*N), key_stab (B*H) and a
+  // Held for backward: out (shared), kv (B*H*F*d), ksum (B*H*F), den (B*H*Q), key_stab (B*H) and a
   // copy of the projection (F*d: a redraw between forward and backward must not change the gradient).
   // phi(Q) and phi(K) (N*F per head) are recomputed, not kept.
   const Tensor w = projection.clone();
@@ -172,7 +176,18 @@ Var favor_attention(const Var& qkv, int64_t heads, const Tensor& projection, Fav
     float* dqkv = qkv.grad_for_write(fresh);
     kernels::favor_backward(dqkv, dout.data(), out.data(), kv.data(), ksum.data(), den.data(),
                             key_stab.data(), qkv.value().data(), w.data(), dims, map, eps, fresh);
-  }, "favor_attention");
+  }, op);
+}
+}  // namespace
+
+Var favor_attention(const Var& qkv, int64_t heads, const Tensor& projection, FavorKernel kernel,
+                    float eps) {
+  return favor_rows(qkv, heads, projection, kernel, eps, 0, "favor_attention");
+}
+
+Var favor_class_attention(const Var& qkv, int64_t heads, const Tensor& projection,
+                          FavorKernel kernel, float eps) {
+  return favor_rows(qkv, heads, projection, kernel, eps, 1, "favor_class_attention");
 }
 
 }  // namespace vit

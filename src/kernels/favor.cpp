@@ -268,12 +268,12 @@ struct Scratch {
         dden(forward ? 0 : R), dkv(forward ? 0 : F * d), dksum(forward ? 0 : F), mt(d * F) {}
 };
 
-// One (b, h) pair's forward: o [N, d] (row stride ldo) = phi(Q) kv / (phi(Q) ksum), kv [F, d],
-// ksum [F], den [N], key_stab. Rows in blocks of R (all in L1). Built for baseline x86-64 and
+// One (b, h) pair's forward: o [Q, d] (row stride ldo) = phi(Q) kv / (phi(Q) ksum) for the first Q
+// query rows, kv [F, d], ksum [F], den [Q], key_stab. Rows in blocks of R (all in L1). Built for baseline x86-64 and
 // AVX2 + FMA so that the row passes vectorise.
 VIT_ALWAYS_INLINE void forward_pair_body(float* o, int64_t ldo, float* kv, float* ksum, float* den,
                                          float* key_stab, QkvHead x, int64_t ld, int64_t N,
-                                         const FeatureSetup& fs, Scratch& s) {
+                                         int64_t Q, const FeatureSetup& fs, Scratch& s) {
   const int64_t d = fs.d, F = fs.F, R = s.R;
   float *u = s.u.data(), *phi = s.phi.data(), *p = s.p.data();
   // Keys: kv = phi(K)^T V, ksum = phi(K)^T 1. The keys' stabiliser is one max over all their
@@ -291,9 +291,9 @@ VIT_ALWAYS_INLINE void forward_pair_body(float* o, int64_t ldo, float* kv, float
     for (int64_t n = 0; n < M; ++n)
       for (int64_t f = 0; f < F; ++f) ksum[f] += phi[n * F + f];
   }
-  // Queries: out_n = num_n / den_n, num_n = phi(q_n) kv, den_n = phi(q_n) . ksum.
-  for (int64_t n0 = 0; n0 < N; n0 += R) {
-    const int64_t M = std::min(R, N - n0);
+  // Queries (the first Q rows): out_n = num_n / den_n, num_n = phi(q_n) kv, den_n = phi(q_n) . ksum.
+  for (int64_t n0 = 0; n0 < Q; n0 += R) {
+    const int64_t M = std::min(R, Q - n0);
     const float* xq = x.q + n0 * ld;
     project(p, xq, ld, M, fs);
     exp_rows(p, xq, ld, M, true, 0.0f, fs);
@@ -311,18 +311,18 @@ VIT_ALWAYS_INLINE void forward_pair_body(float* o, int64_t ldo, float* kv, float
 }
 VIT_SIMD_VARIANTS(void, forward_pair,
                   (float* o, int64_t ldo, float* kv, float* ksum, float* den, float* key_stab,
-                   QkvHead x, int64_t ld, int64_t N, const FeatureSetup& fs, Scratch& s),
-                  (o, ldo, kv, ksum, den, key_stab, x, ld, N, fs, s))
+                   QkvHead x, int64_t ld, int64_t N, int64_t Q, const FeatureSetup& fs,
+                   Scratch& s),
+                  (o, ldo, kv, ksum, den, key_stab, x, ld, N, Q, fs, s))
 
 // One (b, h) pair's backward: the gradients of q, k, v rows (stride ld) are added to (stored if
-// fresh); dout and
-// out rows at stride ldo; kv, ksum, den, key_stab as saved by the forward. phi(Q) and phi(K) are
+// fresh; q rows Q..N-1 then 0); dout and out rows (the first Q queries') at stride ldo; kv, ksum, den, key_stab as saved by the forward. phi(Q) and phi(K) are
 // recomputed block by block (same calls as the forward: same bits).
 VIT_ALWAYS_INLINE void backward_pair_body(float* dq, float* dk, float* dv, int64_t ld,
                                           const float* dout, const float* out, int64_t ldo,
                                           const float* kv, const float* ksum, const float* den,
-                                          float key_stab, QkvHead x, int64_t N, bool fresh,
-                                          const FeatureSetup& fs, Scratch& s) {
+                                          float key_stab, QkvHead x, int64_t N, int64_t Q,
+                                          bool fresh, const FeatureSetup& fs, Scratch& s) {
   const int64_t d = fs.d, F = fs.F, R = s.R;
   float *p = s.p.data(), *phi = s.phi.data(), *g = s.g.data(), *dnum = s.dnum.data();
   float *dden = s.dden.data(), *dkv = s.dkv.data(), *dksum = s.dksum.data(), *mt = s.mt.data();
@@ -330,8 +330,8 @@ VIT_ALWAYS_INLINE void backward_pair_body(float* dq, float* dk, float* dv, int64
   // Queries. g = dL/dphi(Q) = dnum kv^T + dden ksum^T; dkv = phi(Q)^T dnum; dksum = phi(Q)^T dden.
   if (fs.wt) transpose(mt, kv, F, d, 1.0f);
   std::fill(dksum, dksum + F, 0.0f);
-  for (int64_t n0 = 0; n0 < N; n0 += R) {
-    const int64_t M = std::min(R, N - n0);
+  for (int64_t n0 = 0; n0 < Q; n0 += R) {
+    const int64_t M = std::min(R, Q - n0);
     for (int64_t n = 0; n < M; ++n) {  // out = num / den: dnum = dout / den, dden = -dout.out / den
       const float* don = dout + (n0 + n) * ldo;
       const float* on = out + (n0 + n) * ldo;
@@ -353,6 +353,8 @@ VIT_ALWAYS_INLINE void backward_pair_body(float* dq, float* dk, float* dv, int64
       for (int64_t f = 0; f < F; ++f) dksum[f] += phi[n * F + f] * dden[n];
     feature_backward(dq + n0 * ld, !fresh, g, p, xq, ld, M, s.dxs.data(), fs);
   }
+  if (fresh)
+    for (int64_t n = Q; n < N; ++n) std::fill(dq + n * ld, dq + n * ld + d, 0.0f);
 
   // Keys and values. dV = phi(K) dkv; g = dL/dphi(K) = V dkv^T + dksum.
   if (fs.wt) transpose(mt, dkv, F, d, 1.0f);
@@ -372,8 +374,9 @@ VIT_ALWAYS_INLINE void backward_pair_body(float* dq, float* dk, float* dv, int64
 VIT_SIMD_VARIANTS(void, backward_pair,
                   (float* dq, float* dk, float* dv, int64_t ld, const float* dout, const float* out,
                    int64_t ldo, const float* kv, const float* ksum, const float* den, float key_stab,
-                   QkvHead x, int64_t N, bool fresh, const FeatureSetup& fs, Scratch& s),
-                  (dq, dk, dv, ld, dout, out, ldo, kv, ksum, den, key_stab, x, N, fresh, fs, s))
+                   QkvHead x, int64_t N, int64_t Q, bool fresh, const FeatureSetup& fs,
+                   Scratch& s),
+                  (dq, dk, dv, ld, dout, out, ldo, kv, ksum, den, key_stab, x, N, Q, fresh, fs, s))
 
 }  // namespace
 
@@ -381,15 +384,15 @@ void favor_forward(float* out, float* kv, float* ksum, float* den, float* key_st
                    const float* qkv, const float* projection, const FavorDims& dims, FavorMap map,
                    float eps) {
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim, F = dims.features;
-  const int64_t D = H * d;
+  const int64_t D = H * d, Q = dims.query_rows();
   std::vector<float> wt;
   const FeatureSetup fs = make_setup(projection, dims, map, eps, wt);
-  parallel_range(0, B * H, grain_for(4 * N * F * d), [&](int64_t lo, int64_t hi) {
+  parallel_range(0, B * H, grain_for(2 * (N + Q) * F * d), [&](int64_t lo, int64_t hi) {
     Scratch scratch(N, d, F, true);  // per thread, freed on return
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / H, h = bh % H;
-      forward_pair(out + b * N * D + h * d, D, kv + bh * F * d, ksum + bh * F, den + bh * N,
-                   key_stab + bh, qkv_head(qkv, b, h, N, D, d), 3 * D, N, fs, scratch);
+      forward_pair(out + b * Q * D + h * d, D, kv + bh * F * d, ksum + bh * F, den + bh * Q,
+                   key_stab + bh, qkv_head(qkv, b, h, N, D, d), 3 * D, N, Q, fs, scratch);
     }
   });
 }
@@ -399,18 +402,18 @@ void favor_backward(float* dqkv, const float* dout, const float* out, const floa
                     const float* projection, const FavorDims& dims, FavorMap map, float eps,
                     bool fresh) {
   const int64_t B = dims.batch, N = dims.tokens, H = dims.heads, d = dims.head_dim, F = dims.features;
-  const int64_t D = H * d, ld = 3 * D;
+  const int64_t D = H * d, ld = 3 * D, Q = dims.query_rows();
   std::vector<float> wt;
   const FeatureSetup fs = make_setup(projection, dims, map, eps, wt);
-  parallel_range(0, B * H, grain_for(4 * N * F * d), [&](int64_t lo, int64_t hi) {
+  parallel_range(0, B * H, grain_for(2 * (N + Q) * F * d), [&](int64_t lo, int64_t hi) {
     Scratch scratch(N, d, F, false);
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / H, h = bh % H;
       float* dx = dqkv + b * N * ld + h * d;
-      const int64_t row = b * N * D + h * d;
+      const int64_t row = b * Q * D + h * d;
       backward_pair(dx, dx + D, dx + 2 * D, ld, dout + row, out + row, D, kv + bh * F * d,
-                    ksum + bh * F, den + bh * N, key_stab[bh], qkv_head(qkv, b, h, N, D, d), N,
-                    fresh, fs, scratch);
+                    ksum + bh * F, den + bh * Q, key_stab[bh], qkv_head(qkv, b, h, N, D, d), N,
+                    Q, fresh, fs, scratch);
     }
   });
 }

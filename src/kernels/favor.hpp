@@ -41,6 +41,10 @@ struct FavorDims {
   // d and F multiples of 8 on a CPU with AVX2 + FMA: the per-head products run as the in-cache
   // register tiles of kernels/head_products instead of GEMM calls. Tests set false to compare.
   bool head_products = true;
+  // Query rows computed: the first `queries` of each head (0: all N). A class-pooled ViT's last
+  // block needs only the class token's (1); keys and values are still all N rows.
+  int64_t queries = 0;
+  int64_t query_rows() const { return queries > 0 ? queries : tokens; }
 };
 
 // The smallest denominator phi(q) . sum_j phi(k_j) used: den = max(den, kFavorMinDen). With
@@ -49,9 +53,9 @@ struct FavorDims {
 // through the clamped denominator.
 constexpr float kFavorMinDen = 1e-30f;
 
-// out [B, N, D] = phi(Q) kv / (phi(Q) ksum) per (b, h), heads merged.
+// out [B, Q, D] = phi(Q) kv / (phi(Q) ksum) per (b, h), heads merged, Q = query_rows().
 // Saves for backward: kv [B, H, F, d] = phi(K)^T V, ksum [B, H, F] = phi(K)^T 1,
-// den [B, H, N] = phi(Q) ksum (before the clamp), key_stab [B, H]. projection [F, d].
+// den [B, H, Q] = phi(Q) ksum (before the clamp), key_stab [B, H]. projection [F, d].
 // Stabilisers (softmax map): per query row max_f w_f.q'; per (b, h) key_stab = the max over keys
 // and features of w_f.k' (0 for the relu map). Parallel over (b, h): each pair's sums run in a
 // fixed order on one thread; rows go in cache-sized blocks.
@@ -59,8 +63,9 @@ void favor_forward(float* out, float* kv, float* ksum, float* den, float* key_st
                    const float* qkv, const float* projection, const FavorDims& dims, FavorMap map,
                    float eps);
 
-// dqkv [B, N, 3D] += gradient of favor_forward given dout [B, N, D] and the saved out, kv, ksum,
-// den, key_stab; fresh: dqkv holds nothing yet (not even zeros) and is written, not added to.
+// dqkv [B, N, 3D] += gradient of favor_forward given dout [B, Q, D] and the saved out, kv, ksum,
+// den, key_stab; fresh: dqkv holds nothing yet (not even zeros) and is written, not added to
+// (the q columns of rows Q..N-1, which get no gradient, are written 0).
 // phi(K) and phi(Q) are recomputed (same code, same bits); the stabilisers are constants.
 void favor_backward(float* dqkv, const float* dout, const float* out, const float* kv,
                     const float* ksum, const float* den, const float* key_stab, const float* qkv,

@@ -26,4 +26,10 @@ Var FavorAttention::mix(const Var& x, const ForwardContext& ctx, uint64_t site) 
   return favor_attention(qkv().forward(x), heads(), projection_, kernel_, eps_);
 }
 
+Var FavorAttention::mix_cls(const Var& x, const ForwardContext& ctx, uint64_t site) const {
+  (void)ctx;
+  (void)site;
+  return favor_class_attention(qkv().forward(x), heads(), projection_, kernel_, eps_);
+}
+
 }  // namespace vit

@@ -23,6 +23,7 @@ class FavorAttention : public Attention {
 
  protected:
   Var mix(const Var& x, const ForwardContext& ctx, uint64_t site) const override;
+  Var mix_cls(const Var& x, const ForwardContext& ctx, uint64_t site) const override;
 
  private:
   FavorKernel kernel_;

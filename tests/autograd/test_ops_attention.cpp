@@ -180,6 +180,51 @@ TEST(ClassAttentionOp, MatchesRowZeroOfAttention) {
   }
 }
 
+TEST(FavorOp, ClassRowMatchesRowZeroOfTheFullOpAndGradchecks) {
+  // Both maps, the head products (d = 8, F = 16) and the GEMM path (d = 6, F = 7), two blocks of
+  // key rows (N = 130 > 120 at F = 16); a second pass adds onto the first's gradient. Row 0's
+  // output is the same computation either way; the gradients agree to rounding.
+  for (auto [N, D, F, kernel] : {std::tuple<int64_t, int64_t, int64_t, FavorKernel>{9, 16, 16, FavorKernel::Softmax},
+                                 {130, 16, 16, FavorKernel::Relu}, {7, 12, 7, FavorKernel::Softmax}}) {
+    const int64_t B = 3, heads = 2, d = D / heads;
+    Rng rng(F, RngPurpose::Favor);
+    const Tensor w = draw_favor_projection(F, d, rng);
+    const Tensor qv = random_tensor({B, N, 3 * D}, 61), seed = random_tensor({B, D}, 62);
+    auto run = [&, N = N, kernel = kernel](bool cls) {
+      Var qkv(qv.clone(), true);
+      Var y;
+      for (int pass = 0; pass < 2; ++pass) {
+        y = cls ? favor_class_attention(qkv, heads, w, kernel)
+                : select_token(favor_attention(qkv, heads, w, kernel), 0);
+        backward(y, seed);
+      }
+      return std::pair<Tensor, Tensor>{y.value(), qkv.grad()};
+    };
+    const auto [yc, gc] = run(true);
+    const auto [ye, ge] = run(false);
+    ASSERT_EQ(yc.shape(), ye.shape());
+    EXPECT_EQ(0, std::memcmp(yc.data(), ye.data(), yc.numel() * sizeof(float))) << "N " << N;
+    double worst = 0.0, biggest = 0.0;
+    for (int64_t i = 0; i < ge.numel(); ++i) {
+      worst = std::max(worst, std::fabs(double(gc[i]) - ge[i]) / (1.0 + std::fabs(ge[i])));
+      biggest = std::max(biggest, std::fabs(double(ge[i])));
+    }
+    EXPECT_LT(worst, 1e-6) << "N " << N;
+    EXPECT_GT(biggest, 0.01) << "N " << N;
+    for (int64_t i = 0; i < B * N * 3 * D; ++i)
+      if ((i / (3 * D)) % N > 0 && i % (3 * D) < D) {
+        ASSERT_EQ(gc[i], 0.0f) << i;
+      }
+  }
+  Var qkv(random_tensor({2, 6, 24}, 63), true);
+  Rng rng(8, RngPurpose::Favor);
+  const Tensor w = draw_favor_projection(8, 4, rng);
+  const GradcheckResult r = gradcheck([&w](const std::vector<Var>& in) {
+    return favor_class_attention(in[0], 2, w, FavorKernel::Softmax, 1e-6f);
+  }, {qkv});
+  EXPECT_TRUE(r.ok) << r.report;
+}
+
 TEST(AttentionOp, RejectsBadShapes) {
   Var qkv(Tensor::zeros({2, 5, 25}), true);
   EXPECT_THROW(attention(qkv, 2), Error);                         // 25 not 3 * D
