@@ -85,6 +85,9 @@ Var qkv_attention(const Var& x, const Var& w, const Var& b, int64_t heads);
 // Row 0 of attention(qkv, heads), the class token's, as [B, D]: its query against every token's
 // key and value, O(N d) per head. qkv's gradient has nothing in the q columns of rows 1..N-1.
 Var class_attention(const Var& qkv, int64_t heads);
+// class_attention(linear(x, w, b), heads) with the projection computing q for token 0 only
+// (keys and values for all tokens): the same values, the gradients to rounding.
+Var qkv_class_attention(const Var& x, const Var& w, const Var& b, int64_t heads);
 
 enum class FavorKernel { Softmax, Relu };
 // FAVOR+ (Performer) attention from qkv [B, N, 3D] with projection [F, d] (rows are random

@@ -141,6 +141,59 @@ Var class_attention(const Var& qkv, int64_t heads) {
   }, "class_attention");
 }
 
+Var qkv_class_attention(const Var& x, const Var& w, const Var& b, int64_t heads) {
+  VIT_CHECK(x.defined() && w.defined() && x.value().dim() == 3 && w.value().dim() == 2,
+            "qkv_class_attention: need x [B, N, C] and w [3D, C], got ",
+            x.defined() ? x.shape() : Shape{}, " and ", w.defined() ? w.shape() : Shape{});
+  const int64_t B = x.size(0), N = x.size(1), C = x.size(2), three_d = w.size(0), D = three_d / 3;
+  VIT_CHECK(w.size(1) == C && three_d % 3 == 0 && heads > 0 && D % heads == 0 && D > 0,
+            "qkv_class_attention: w ", w.shape(), " must be [3D, ", C, "] with D divisible by heads = ",
+            heads);
+  if (b.defined())
+    VIT_CHECK(b.value().dim() == 1 && b.size(0) == three_d, "qkv_class_attention: bias ", b.shape(),
+              " must be [", three_d, "] for w ", w.shape());
+  const kernels::AttentionDims dims{B, N, heads, D / heads};
+  // qkv [B, N, 3D] with keys and values for every token but the query of token 0 only (the
+  // other q entries are never read): x W[D:3D]^T + b[D:3D], and x[:, 0] W[0:D]^T + b[0:D] (rows
+  // N C floats apart in x, N 3D in qkv).
+  const float* xv = x.value().data();
+  const float* wv = w.value().data();
+  const float* bv = b.defined() ? b.value().data() : nullptr;
+  Tensor qkv = Tensor::empty({B, N, three_d});
+  kernels::gemm_bias(false, true, B * N, 2 * D, C, 1.0f, xv, C, wv + D * C, C, 0.0f, qkv.data() + D,
+                     three_d, bv ? bv + D : nullptr);
+  kernels::gemm_bias(false, true, B, D, C, 1.0f, xv, N * C, wv, C, 0.0f, qkv.data(), N * three_d, bv);
+  Tensor out = Tensor::empty({B, D});
+  Tensor probs = Tensor::empty({B, heads, N});
+  kernels::class_attention_forward(out.data(), probs.data(), qkv.data(), dims);
+  // Held for backward: x (as linear would), qkv and probs (as class_attention would).
+  const std::vector<Var> inputs = b.defined() ? std::vector<Var>{x, w, b} : std::vector<Var>{x, w};
+  return profiled_record(out, inputs, [x, w, b, qkv, probs, dims, C, D](const Tensor& dout) {
+    const int64_t rows = dims.batch * dims.tokens, ldq = dims.tokens * 3 * D;  // ldq: rows 0
+    Tensor g = Tensor::empty(qkv.shape());  // dqkv: q columns 0 past each sample's row 0
+    kernels::class_attention_backward(g.data(), true, dout.data(), probs.data(), qkv.data(), dims);
+    const float* wd = w.value().data();
+    const float* xd = x.value().data();
+    if (x.requires_grad()) {  // dx = dkv W[D:3D], plus dq_0 W[0:D] in each sample's row 0
+      bool fresh = false;
+      float* dx = x.grad_for_write(fresh);
+      kernels::gemm(false, false, rows, C, 2 * D, 1.0f, g.data() + D, 3 * D, wd + D * C, C,
+                    fresh ? 0.0f : 1.0f, dx, C);
+      kernels::gemm(false, false, dims.batch, C, D, 1.0f, g.data(), ldq, wd, C, 1.0f, dx,
+                    dims.tokens * C);
+    }
+    if (w.requires_grad()) {  // dW[D:3D] += dkv^T x, dW[0:D] += dq_0^T x[:, 0]
+      float* dw = w.grad().data();
+      kernels::gemm(true, false, 2 * D, C, rows, 1.0f, g.data() + D, 3 * D, xd, C, 1.0f,
+                    dw + D * C, C);
+      kernels::gemm(true, false, D, C, dims.batch, 1.0f, g.data(), ldq, xd, dims.tokens * C, 1.0f,
+                    dw, C);
+    }
+    if (b.defined() && b.requires_grad())
+      kernels::column_sums(b.grad().data(), g.data(), rows, 3 * D);
+  }, "qkv_class_attention");
+}
+
 namespace {
 // favor_attention for the first `queries` query rows (0: all): [B, N, D], or [B, D] for 1.
 Var favor_rows(const Var& qkv, int64_t heads, const Tensor& projection, FavorKernel kernel,

@@ -1,7 +1,8 @@
 // vit-bench: throughput of the reference workloads (../shared/bench/WORKLOADS.md: W1-W3 models,
 // W4 GEMM shapes) on synthetic data, one JSON object per configuration on stdout. Warm-up, then
-// the median of several timed windows; GFLOP/s from the same analytic count as torch_ref.py's
-// forward_flops() (GEMMs only, train = 3x forward), stated against an AVX2 FMA peak probe.
+// the median of several timed windows; GFLOP/s from the analytic count of the GEMMs we execute
+// (train = 3x forward), stated against an AVX2 FMA peak probe, besides torch_ref.py's
+// forward_flops() count of the whole model (model_fwd_mflop_per_img).
 // VIT_PROFILE=1 adds a per-op time breakdown line after each result (autograd/ops_profile.hpp).
 // Not here: data loading, checkpoints, accuracy (vit-train / vit-eval do those).
 #include <sys/resource.h>
@@ -152,19 +153,26 @@ Workload make_workload(const std::string& name, const std::string& attn, int64_t
   return w;
 }
 
-// torch_ref.py forward_flops(): multiply-adds of the GEMMs of one image's forward pass.
-double forward_flops(const Workload& w) {
+// torch_ref.py forward_flops(): multiply-adds of the GEMMs of one image's forward pass. With
+// `executed`, as this build runs it: a class-pooled model's last block computes the class
+// token's row only after its qkv projection (nn/vit.cpp), so its proj, MLP and query side of the
+// attention count one row.
+double forward_flops(const Workload& w, bool executed) {
   const ModelConfig& a = w.model;
   const double n = static_cast<double>(a.num_patches()), t = n + 1, d = static_cast<double>(a.dim);
   const double h = static_cast<double>(a.heads), dh = d / h, m = static_cast<double>(w.features);
   const double mlp = static_cast<double>(a.mlp_hidden());
-  double f = 2 * n * static_cast<double>(a.channels * a.patch_size * a.patch_size) * d;
-  double per = 2 * t * d * 3 * d + 2 * t * d * d + 2 * t * d * mlp * 2;
-  if (a.attention == AttentionKind::Softmax)
-    per += h * (2 * t * t * dh * 2);
-  else
-    per += h * (2 * t * dh * m * 2 + 2 * t * m * dh * 2 + 2 * t * m);
-  return f + static_cast<double>(a.depth) * per + 2 * d * static_cast<double>(a.num_classes);
+  const bool softmax = a.attention == AttentionKind::Softmax;
+  // q rows (queries) against t keys; the key side of FAVOR+ (k' projection, K'^T V) is per key
+  auto block = [&](double queries) {
+    double f = 2 * t * d * 3 * d + 2 * queries * d * d + 2 * queries * d * mlp * 2;
+    if (softmax) return f + h * (2 * queries * t * dh * 2);
+    return f + h * (2 * t * dh * m + 2 * t * m * dh) + h * (2 * queries * dh * m + 2 * queries * m * dh + 2 * queries * m);
+  };
+  const double last = executed && a.pool == Pooling::Cls ? 1 : t;
+  return 2 * n * static_cast<double>(a.channels * a.patch_size * a.patch_size) * d +
+         static_cast<double>(a.depth - 1) * block(t) + block(last) +
+         2 * d * static_cast<double>(a.num_classes);
 }
 
 struct Timing {
@@ -227,10 +235,11 @@ void run_model(const Workload& w, const std::string& attn, const std::string& op
   for (int64_t i = 0; i < images.numel(); ++i) images.data()[i] = (rng.uniform() - 0.5f) / 0.25f;
   for (auto& l : labels) l = static_cast<int32_t>(rng.below(static_cast<uint64_t>(m.num_classes)));
 
-  const double fl = forward_flops(w);
+  const double fl = forward_flops(w, true);
   json base{{"workload", w.name}, {"attn", attn}, {"opt", opt_name(os)}, {"batch", w.batch},
             {"tokens", m.num_patches() + 1}, {"image_size", m.image_size}, {"threads", num_threads()},
             {"simd", kernels::gemm_simd_path()}, {"fwd_mflop_per_img", round2(fl / 1e6)},
+            {"model_fwd_mflop_per_img", round2(forward_flops(w, false) / 1e6)},
             {"params", model.num_parameters()}, {"rss_after_setup_mib", round2(peak_rss_mib())}};
 
   int64_t step = 0;

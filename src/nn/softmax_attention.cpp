@@ -19,7 +19,7 @@ Var SoftmaxAttention::mix(const Var& x, const ForwardContext& ctx, uint64_t site
 
 Var SoftmaxAttention::mix_cls(const Var& x, const ForwardContext& ctx, uint64_t site) const {
   if (ctx.training && attn_dropout_ > 0.0f) return Attention::mix_cls(x, ctx, site);
-  return class_attention(qkv().forward(x), heads());
+  return qkv_class_attention(x, qkv().weight(), qkv().bias(), heads());
 }
 
 }  // namespace vit

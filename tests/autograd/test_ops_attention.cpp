@@ -1,6 +1,6 @@
-// attention / qkv_attention / class_attention / favor_attention ops: finite-difference gradchecks
-// (with and without dropout, both FAVOR+ feature maps), qkv_attention against
-// attention(linear(...)), class_attention against row 0 of attention, shape errors,
+// attention / qkv_attention / class_attention / qkv_class_attention / favor_attention ops:
+// finite-difference gradchecks (with and without dropout, both FAVOR+ feature maps), the fused
+// ops against their compositions, the class-token ops against row 0 of the full ones, shape errors,
 // and the memory bound at N = 4096 tokens (no N x N matrix).
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -178,6 +178,54 @@ TEST(ClassAttentionOp, MatchesRowZeroOfAttention) {
         ASSERT_EQ(gc[i], 0.0f) << i;
       }
   }
+}
+
+TEST(QkvClassAttentionOp, GradcheckAndMatchesClassAttentionOfLinear) {
+  // The same values (each output element is the same sum over C), gradients to rounding; with
+  // and without bias; a second pass adds onto the first's gradients (x's not fresh).
+  for (bool bias : {true, false}) {
+    const int64_t B = 3, N = 9, C = 12, D = 16, heads = 2;
+    Var x(random_tensor({B, N, C}, 71), true);
+    Var w(random_tensor({3 * D, C}, 72), true);
+    Var b = bias ? Var(random_tensor({3 * D}, 73), true) : Var();
+    std::vector<Var> in{x, w};
+    if (bias) in.push_back(b);
+    const GradcheckResult r = gradcheck([bias](const std::vector<Var>& v) {
+      return qkv_class_attention(v[0], v[1], bias ? v[2] : Var(), 2);
+    }, in);
+    EXPECT_TRUE(r.ok) << "bias " << bias << "\n" << r.report;
+
+    const Tensor seed = random_tensor({B, D}, 74);
+    auto run = [&](bool fused) {
+      Var xi(x.value().clone(), true), wi(w.value().clone(), true);
+      Var bi = bias ? Var(b.value().clone(), true) : Var();
+      std::vector<Tensor> got;
+      for (int pass = 0; pass < 2; ++pass) {
+        Var y = fused ? qkv_class_attention(xi, wi, bi, heads)
+                      : class_attention(linear(xi, wi, bi), heads);
+        backward(y, seed);
+        got = {y.value(), xi.grad(), wi.grad()};
+        if (bias) got.push_back(bi.grad());
+      }
+      return got;
+    };
+    const std::vector<Tensor> a = run(true), e = run(false);
+    EXPECT_EQ(0, std::memcmp(a[0].data(), e[0].data(), a[0].numel() * sizeof(float)));
+    for (size_t t = 1; t < a.size(); ++t) {
+      double worst = 0.0, biggest = 0.0;
+      for (int64_t i = 0; i < a[t].numel(); ++i) {
+        worst = std::max(worst, std::fabs(double(a[t][i]) - e[t][i]) / (1.0 + std::fabs(e[t][i])));
+        biggest = std::max(biggest, std::fabs(double(e[t][i])));
+      }
+      EXPECT_LT(worst, 1e-6) << "bias " << bias << " tensor " << t;
+      EXPECT_GT(biggest, 0.1) << "bias " << bias << " tensor " << t;
+    }
+  }
+  Var x(Tensor::zeros({2, 5, 8}), true);
+  EXPECT_THROW(qkv_class_attention(x, Var(Tensor::zeros({48, 7}), true), Var(), 2), Error);
+  EXPECT_THROW(qkv_class_attention(x, Var(Tensor::zeros({48, 8}), true), Var(Tensor::zeros({47})), 2),
+               Error);
+  EXPECT_THROW(qkv_class_attention(x, Var(Tensor::zeros({48, 8}), true), Var(), 5), Error);
 }
 
 TEST(FavorOp, ClassRowMatchesRowZeroOfTheFullOpAndGradchecks) {
