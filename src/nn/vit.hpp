@@ -2,7 +2,9 @@
 // the cls slot, pre-norm blocks, final norm, linear head), with timm's parameter names. The
 // Performer is this same model built with FavorAttention (ModelConfig::attention = Favor).
 // Pooling: Cls = timm global_pool='token' (norm, then head on token 0); Mean = timm 'avg' (mean
-// over the patch tokens, cls excluded, then `fc_norm` and head; there is no `norm` then).
+// over the patch tokens, cls excluded, then `fc_norm` and head; there is no `norm` then). With
+// Cls pooling only token 0 reaches the head, so the last block computes only that token's row
+// after its keys and values (the same values as timm's compute-all-then-select).
 // Not here: LayerScale, distillation tokens, the optimiser, checkpoint files (train/).
 #pragma once
 #include <memory>
