@@ -24,7 +24,8 @@ VIT_ALWAYS_INLINE void sample_forward_body(float* __restrict out, float* __restr
   const int64_t D = H * d, ld = 3 * D;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   for (int64_t h = 0; h < H; ++h) {
-    const auto [q, k, v] = qkv_head(qkv, b, h, N, D, d);
+    const QkvHead x = qkv_head(qkv, b, h, N, D, d);  // no structured binding: C++17 lambdas may not capture one
+    const float *q = x.q, *k = x.k, *v = x.v;
     float* __restrict ph = p + h * N;
     for (int64_t j = 0; j < N; ++j)
       ph[j] = scale * lane_sum(d, [&](int64_t t) { return q[t] * k[j * ld + t]; });
@@ -46,7 +47,8 @@ VIT_ALWAYS_INLINE void sample_backward_body(float* __restrict g, bool fresh, con
   const int64_t D = H * d, ld = 3 * D;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   for (int64_t h = 0; h < H; ++h) {
-    const auto [q, k, v] = qkv_head(qkv, b, h, N, D, d);
+    const QkvHead x = qkv_head(qkv, b, h, N, D, d);  // no structured binding: C++17 lambdas may not capture one
+    const float *q = x.q, *k = x.k, *v = x.v;
     const float* __restrict ph = p + h * N;
     const float* __restrict dor = dout + h * d;
     // dS_j = P_j (dO . v_j - sum_i P_i dO . v_i) scale
