@@ -1,7 +1,8 @@
 // Attention ops: exact softmax attention (kernels/attention), the same fused with its qkv
-// projection (qkv_attention), the class token's row alone (kernels/class_attention), and FAVOR+ (kernels/favor), each a shape check, a forward kernel call
-// and the backward closure beside it. The closures capture only what their backward kernel reads;
-// the memory each keeps alive is noted at the capture.
+// projection (qkv_attention), the class token's row alone (kernels/class_attention, also fused),
+// and FAVOR+ (kernels/favor), each a shape check, a forward kernel call and the backward closure
+// beside it. The closures capture only what their backward kernel reads; the memory each keeps
+// alive is noted at the capture.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -127,6 +128,7 @@ Var qkv_attention(const Var& x, const Var& w, const Var& b, int64_t heads) {
 Var class_attention(const Var& qkv, int64_t heads) {
   int64_t B = 0, N = 0, d = 0;
   check_qkv(qkv, heads, "class_attention", B, N, d);
+  VIT_CHECK(N > 0, "class_attention: qkv ", qkv.shape(), " has no tokens");
   const kernels::AttentionDims dims{B, N, heads, d};
   Tensor out = Tensor::empty({B, heads * d});
   Tensor probs = Tensor::empty({B, heads, N});
@@ -146,6 +148,7 @@ Var qkv_class_attention(const Var& x, const Var& w, const Var& b, int64_t heads)
             "qkv_class_attention: need x [B, N, C] and w [3D, C], got ",
             x.defined() ? x.shape() : Shape{}, " and ", w.defined() ? w.shape() : Shape{});
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2), three_d = w.size(0), D = three_d / 3;
+  VIT_CHECK(N > 0, "qkv_class_attention: x ", x.shape(), " has no tokens");
   VIT_CHECK(w.size(1) == C && three_d % 3 == 0 && heads > 0 && D % heads == 0 && D > 0,
             "qkv_class_attention: w ", w.shape(), " must be [3D, ", C, "] with D divisible by heads = ",
             heads);

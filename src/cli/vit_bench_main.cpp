@@ -167,7 +167,8 @@ double forward_flops(const Workload& w, bool executed) {
   auto block = [&](double queries) {
     double f = 2 * t * d * 3 * d + 2 * queries * d * d + 2 * queries * d * mlp * 2;
     if (softmax) return f + h * (2 * queries * t * dh * 2);
-    return f + h * (2 * t * dh * m + 2 * t * m * dh) + h * (2 * queries * dh * m + 2 * queries * m * dh + 2 * queries * m);
+    return f + h * (2 * t * dh * m + 2 * t * m * dh) +
+           h * (2 * queries * dh * m + 2 * queries * m * dh + 2 * queries * m);
   };
   const double last = executed && a.pool == Pooling::Cls ? 1 : t;
   return 2 * n * static_cast<double>(a.channels * a.patch_size * a.patch_size) * d +

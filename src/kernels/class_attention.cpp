@@ -24,7 +24,7 @@ VIT_ALWAYS_INLINE void sample_forward_body(float* __restrict out, float* __restr
   const int64_t D = H * d, ld = 3 * D;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   for (int64_t h = 0; h < H; ++h) {
-    const QkvHead x = qkv_head(qkv, b, h, N, D, d);  // no structured binding: C++17 lambdas may not capture one
+    const QkvHead x = qkv_head(qkv, b, h, N, D, d);  // not bound: lambdas capture q, k, v
     const float *q = x.q, *k = x.k, *v = x.v;
     float* __restrict ph = p + h * N;
     for (int64_t j = 0; j < N; ++j)
@@ -47,7 +47,7 @@ VIT_ALWAYS_INLINE void sample_backward_body(float* __restrict g, bool fresh, con
   const int64_t D = H * d, ld = 3 * D;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   for (int64_t h = 0; h < H; ++h) {
-    const QkvHead x = qkv_head(qkv, b, h, N, D, d);  // no structured binding: C++17 lambdas may not capture one
+    const QkvHead x = qkv_head(qkv, b, h, N, D, d);  // not bound: lambdas capture q, k, v
     const float *q = x.q, *k = x.k, *v = x.v;
     const float* __restrict ph = p + h * N;
     const float* __restrict dor = dout + h * d;
@@ -80,7 +80,8 @@ VIT_ALWAYS_INLINE void sample_backward_body(float* __restrict g, bool fresh, con
 }
 
 VIT_SIMD_VARIANTS(void, sample_forward,
-                  (float* out, float* p, const float* qkv, int64_t b, int64_t N, int64_t H, int64_t d),
+                  (float* out, float* p, const float* qkv, int64_t b, int64_t N, int64_t H,
+                   int64_t d),
                   (out, p, qkv, b, N, H, d))
 VIT_SIMD_VARIANTS(void, sample_backward,
                   (float* g, bool fresh, const float* dout, const float* p, const float* qkv,
@@ -89,7 +90,8 @@ VIT_SIMD_VARIANTS(void, sample_backward,
 
 // Samples per thread block: ~2^16 multiply-adds at least, so small calls stay on one thread.
 int64_t grain(const AttentionDims& x) {
-  return std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, 2 * x.heads * x.tokens * x.head_dim));
+  const int64_t per_sample = 2 * x.heads * x.tokens * x.head_dim;
+  return std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, per_sample));
 }
 
 }  // namespace

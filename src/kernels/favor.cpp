@@ -316,8 +316,9 @@ VIT_SIMD_VARIANTS(void, forward_pair,
                   (o, ldo, kv, ksum, den, key_stab, x, ld, N, Q, fs, s))
 
 // One (b, h) pair's backward: the gradients of q, k, v rows (stride ld) are added to (stored if
-// fresh; q rows Q..N-1 then 0); dout and out rows (the first Q queries') at stride ldo; kv, ksum, den, key_stab as saved by the forward. phi(Q) and phi(K) are
-// recomputed block by block (same calls as the forward: same bits).
+// fresh; q rows Q..N-1 then 0); dout and out rows (the first Q queries') at stride ldo; kv, ksum,
+// den, key_stab as saved by the forward. phi(Q) and phi(K) are recomputed block by block (same
+// calls as the forward: same bits).
 VIT_ALWAYS_INLINE void backward_pair_body(float* dq, float* dk, float* dv, int64_t ld,
                                           const float* dout, const float* out, int64_t ldo,
                                           const float* kv, const float* ksum, const float* den,

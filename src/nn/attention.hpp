@@ -15,7 +15,7 @@ class Attention : public Module {
   Var forward(const Var& x, const ForwardContext& ctx, uint64_t site,
               const Var& residual = Var()) const;
   // The class token's row only: x [B, N, D] -> [B, D] (row 0 of forward()), with an optional
-  // residual [B, D]. Keys and values still come from every token; nothing else is computed.
+  // residual [B, D]. Keys and values still come from every token; the projection runs on one row.
   Var forward_cls(const Var& x, const ForwardContext& ctx, uint64_t site,
                   const Var& residual = Var()) const;
   int64_t heads() const { return heads_; }

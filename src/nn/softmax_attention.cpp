@@ -1,6 +1,6 @@
 // SoftmaxAttention: attention dropout is keyed by (seed, step, site) and only active in training;
 // without it the projection and attention are one op (qkv_attention: backward in cache), and
-// the class token's row alone is class_attention's O(N) per head.
+// for the class token's row alone qkv_class_attention (its query only: O(N) per head).
 #include "nn/softmax_attention.hpp"
 
 #include "autograd/ops.hpp"

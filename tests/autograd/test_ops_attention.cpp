@@ -226,14 +226,18 @@ TEST(QkvClassAttentionOp, GradcheckAndMatchesClassAttentionOfLinear) {
   EXPECT_THROW(qkv_class_attention(x, Var(Tensor::zeros({48, 8}), true), Var(Tensor::zeros({47})), 2),
                Error);
   EXPECT_THROW(qkv_class_attention(x, Var(Tensor::zeros({48, 8}), true), Var(), 5), Error);
+  EXPECT_THROW(qkv_class_attention(Var(Tensor::zeros({2, 0, 8})), Var(Tensor::zeros({48, 8})), Var(), 2),
+               Error);
 }
 
 TEST(FavorOp, ClassRowMatchesRowZeroOfTheFullOpAndGradchecks) {
   // Both maps, the head products (d = 8, F = 16) and the GEMM path (d = 6, F = 7), two blocks of
   // key rows (N = 130 > 120 at F = 16); a second pass adds onto the first's gradient. Row 0's
   // output is the same computation either way; the gradients agree to rounding.
-  for (auto [N, D, F, kernel] : {std::tuple<int64_t, int64_t, int64_t, FavorKernel>{9, 16, 16, FavorKernel::Softmax},
-                                 {130, 16, 16, FavorKernel::Relu}, {7, 12, 7, FavorKernel::Softmax}}) {
+  using Case = std::tuple<int64_t, int64_t, int64_t, FavorKernel>;  // N, D, F, map
+  for (auto [N, D, F, kernel] : {Case{9, 16, 16, FavorKernel::Softmax},
+                                 Case{130, 16, 16, FavorKernel::Relu},
+                                 Case{7, 12, 7, FavorKernel::Softmax}}) {
     const int64_t B = 3, heads = 2, d = D / heads;
     Rng rng(F, RngPurpose::Favor);
     const Tensor w = draw_favor_projection(F, d, rng);
@@ -282,6 +286,7 @@ TEST(AttentionOp, RejectsBadShapes) {
   EXPECT_THROW(class_attention(qkv, 2), Error);                        // 25 not 3 * D
   EXPECT_THROW(class_attention(Var(Tensor::zeros({2, 5, 24})), 5), Error);
   EXPECT_THROW(class_attention(Var(Tensor::zeros({10, 24})), 2), Error);
+  EXPECT_THROW(class_attention(Var(Tensor::zeros({2, 0, 24})), 2), Error);  // no tokens
   EXPECT_THROW(favor_attention(Var(Tensor::zeros({1, 2, 24})), 2, Tensor::zeros({8, 3}),
                                FavorKernel::Softmax),
                Error);  // projection width 3 != d = 4
