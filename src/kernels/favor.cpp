@@ -268,9 +268,9 @@ struct Scratch {
         dden(forward ? 0 : R), dkv(forward ? 0 : F * d), dksum(forward ? 0 : F), mt(d * F) {}
 };
 
-// One (b, h) pair's forward: o [Q, d] (row stride ldo) = phi(Q) kv / (phi(Q) ksum) for the first Q
-// query rows, kv [F, d], ksum [F], den [Q], key_stab. Rows in blocks of R (all in L1). Built for baseline x86-64 and
-// AVX2 + FMA so that the row passes vectorise.
+// One (b, h) pair's forward: o [Q, d] (row stride ldo) = phi(Q) kv / (phi(Q) ksum) for the first
+// Q query rows, kv [F, d], ksum [F], den [Q], key_stab. Rows in blocks of R (all in L1). Built for
+// baseline x86-64 and AVX2 + FMA so that the row passes vectorise.
 VIT_ALWAYS_INLINE void forward_pair_body(float* o, int64_t ldo, float* kv, float* ksum, float* den,
                                          float* key_stab, QkvHead x, int64_t ld, int64_t N,
                                          int64_t Q, const FeatureSetup& fs, Scratch& s) {
@@ -291,7 +291,7 @@ VIT_ALWAYS_INLINE void forward_pair_body(float* o, int64_t ldo, float* kv, float
     for (int64_t n = 0; n < M; ++n)
       for (int64_t f = 0; f < F; ++f) ksum[f] += phi[n * F + f];
   }
-  // Queries (the first Q rows): out_n = num_n / den_n, num_n = phi(q_n) kv, den_n = phi(q_n) . ksum.
+  // Queries (the first Q): out_n = num_n / den_n, num_n = phi(q_n) kv, den_n = phi(q_n) . ksum.
   for (int64_t n0 = 0; n0 < Q; n0 += R) {
     const int64_t M = std::min(R, Q - n0);
     const float* xq = x.q + n0 * ld;
