@@ -35,6 +35,16 @@ void check_qkv(const Var& qkv, int64_t heads, const char* op, int64_t& B, int64_
   N = qkv.size(1);
   d = three_d / 3 / heads;
 }
+
+// x [B, N, C], w [3D, C'] (C' checked by the caller), b [3D] or undefined: the fused ops' inputs.
+void check_projection(const Var& x, const Var& w, const Var& b, const char* op) {
+  VIT_CHECK(x.defined() && w.defined() && x.value().dim() == 3 && w.value().dim() == 2, op,
+            ": need x [B, N, C] and w [3D, C], got ", x.defined() ? x.shape() : Shape{}, " and ",
+            w.defined() ? w.shape() : Shape{});
+  if (b.defined())
+    VIT_CHECK(b.value().dim() == 1 && b.size(0) == w.size(0), op, ": bias ", b.shape(),
+              " must be [", w.size(0), "] for w ", w.shape());
+}
 }  // namespace
 
 Var attention(const Var& qkv, int64_t heads, float attn_dropout, uint64_t dropout_key) {
@@ -68,9 +78,7 @@ Var attention(const Var& qkv, int64_t heads, float attn_dropout, uint64_t dropou
 }
 
 Var qkv_attention(const Var& x, const Var& w, const Var& b, int64_t heads) {
-  VIT_CHECK(x.defined() && w.defined() && x.value().dim() == 3 && w.value().dim() == 2,
-            "qkv_attention: need x [B, N, C] and w [3D, C], got ",
-            x.defined() ? x.shape() : Shape{}, " and ", w.defined() ? w.shape() : Shape{});
+  check_projection(x, w, b, "qkv_attention");
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2), three_d = w.size(0);
   // Per group of samples, dx rows = dqkv w reads w in place when 3D <= 256 (kernels/gemm); a
   // wider w would be packed again for every group.
@@ -85,9 +93,6 @@ Var qkv_attention(const Var& x, const Var& w, const Var& b, int64_t heads) {
       !kernels::attention_in_cache(dims, {}) ||
       kernels::attention_probs_floats(dims, {}) > kKeepProbs)
     return attention(linear(x, w, b), heads);
-  if (b.defined())
-    VIT_CHECK(b.value().dim() == 1 && b.size(0) == three_d, "qkv_attention: bias ", b.shape(),
-              " must be [", three_d, "] for w ", w.shape());
   Tensor qkv = Tensor::empty({B, N, three_d});
   kernels::gemm_bias(false, true, B * N, three_d, C, 1.0f, x.value().data(), C, w.value().data(),
                      C, 0.0f, qkv.data(), three_d, b.defined() ? b.value().data() : nullptr);
@@ -144,17 +149,12 @@ Var class_attention(const Var& qkv, int64_t heads) {
 }
 
 Var qkv_class_attention(const Var& x, const Var& w, const Var& b, int64_t heads) {
-  VIT_CHECK(x.defined() && w.defined() && x.value().dim() == 3 && w.value().dim() == 2,
-            "qkv_class_attention: need x [B, N, C] and w [3D, C], got ",
-            x.defined() ? x.shape() : Shape{}, " and ", w.defined() ? w.shape() : Shape{});
+  check_projection(x, w, b, "qkv_class_attention");
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2), three_d = w.size(0), D = three_d / 3;
   VIT_CHECK(N > 0, "qkv_class_attention: x ", x.shape(), " has no tokens");
   VIT_CHECK(w.size(1) == C && three_d % 3 == 0 && heads > 0 && D % heads == 0 && D > 0,
-            "qkv_class_attention: w ", w.shape(), " must be [3D, ", C, "] with D divisible by heads = ",
-            heads);
-  if (b.defined())
-    VIT_CHECK(b.value().dim() == 1 && b.size(0) == three_d, "qkv_class_attention: bias ", b.shape(),
-              " must be [", three_d, "] for w ", w.shape());
+            "qkv_class_attention: w ", w.shape(), " must be [3D, ", C,
+            "] with D divisible by heads = ", heads);
   const kernels::AttentionDims dims{B, N, heads, D / heads};
   // qkv [B, N, 3D] with keys and values for every token but the query of token 0 only (the
   // other q entries are never read): x W[D:3D]^T + b[D:3D], and x[:, 0] W[0:D]^T + b[0:D] (rows
